@@ -1,0 +1,121 @@
+"""`ketasim simulate`: one subject (or `--n` virtual subjects) from dose to mood, as JSON, a table or a file."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ScenarioError
+from ..results import Result
+from ..scenario import load_scenario, make_scenario, parse_pretreat
+from ..simulate import simulate
+from ..units import parse_times
+from .app import app
+from .output import write_table_atomic
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else x
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def result_json(result: Result, at_labels: list[str]) -> dict[str, Any]:
+    """The simulate JSON contract: compounds (exposure), nodes (baseline/peak/min), at (values at times)."""
+    out: dict[str, Any] = {
+        "compounds": {c: result.exposure(c).as_dict() for c in result.compounds},
+        "nodes": {n: result.node_summary(n) for n in result.nodes},
+        "at": {},
+    }
+    for label in at_labels:
+        hours = result.at[label]
+        row = {v: result.value_at(v, hours) for v in [*result.nodes, *result.compounds]}
+        out["at"][label] = row
+    out["units"] = {"concentration": "ng/mL", "time": "h", "auc": "ng*h/mL"}
+    return _clean(out)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    scenario_file: Annotated[Path | None, typer.Argument(help="YAML scenario file (options below override it)")] = None,
+    drug: Annotated[str | None, typer.Option(help="esketamine, ketamine, arketamine, hnk_2r6r, lanicemine, ...")] = None,
+    route: Annotated[str | None, typer.Option(help="iv, intranasal, oral, im, ip, icv")] = None,
+    dose: Annotated[str | None, typer.Option(help="e.g. '84 mg' or '0.5 mg/kg'")] = None,
+    over: Annotated[str | None, typer.Option(help="IV infusion duration, e.g. '40 min'")] = None,
+    regimen: Annotated[str | None, typer.Option(help="single, spravato, spravato-weekly, twice-weekly, weekly, 'every 3.5 d x 8'")] = None,
+    first_dose: Annotated[str | None, typer.Option(help="first dose if different (spravato default: 56 mg, 28 mg if 65+)")] = None,
+    species: Annotated[str | None, typer.Option(help="human, rat or mouse")] = None,
+    weight: Annotated[str | None, typer.Option(help="body weight in kg (default: human 70, rat 0.3, mouse 0.025)")] = None,
+    age: Annotated[float | None, typer.Option(help="age in years")] = None,
+    duration: Annotated[str | None, typer.Option(help="how long to simulate, e.g. '7d', '12w'")] = None,
+    hypothesis: Annotated[str | None, typer.Option(help="glutamate_mtor (default), opioid, hnk_ampa, or A+B")] = None,
+    pretreat: Annotated[list[str] | None, typer.Option(help="DRUG:DOSE:ROUTE:OFFSET, e.g. 'naltrexone:50 mg:oral:45 min' (repeatable)")] = None,
+    at: Annotated[str | None, typer.Option(help="report values at these times, e.g. '4h,24h,7d'")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    out: Annotated[Path | None, typer.Option(help="write the tidy time course to FILE.csv or FILE.parquet")] = None,
+) -> None:
+    """Simulate one subject: plasma and brain exposure, every mechanism node, and MADRS."""
+    fields: dict[str, Any] = {
+        "drug": drug, "route": route, "dose": dose, "over": over, "regimen": regimen, "first_dose": first_dose,
+        "species": species, "weight": weight, "age": age, "duration": duration, "hypothesis": hypothesis,
+    }
+    if pretreat:
+        fields["pretreatments"] = [parse_pretreat(p).model_dump() for p in pretreat]
+    at_labels = [label for label, _ in parse_times(at)] if at else []
+    if at_labels:
+        fields["at"] = at_labels
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise ScenarioError(f"--out {str(out)!r} must end in .csv or .parquet")
+    if scenario_file is not None:
+        scenario = load_scenario(scenario_file, fields)
+    else:
+        if drug is None:
+            raise ScenarioError("no drug given; add --drug esketamine (or give a scenario file)")
+        scenario = make_scenario({k: v for k, v in fields.items() if v is not None})
+    result = simulate(scenario)
+    at_labels = list(scenario.at)
+    if out is not None:
+        write_table_atomic(result.table(), out)
+    if as_json:
+        typer.echo(json.dumps(result_json(result, at_labels), indent=2))
+        return
+    _print_tables(result, at_labels)
+
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def _print_tables(result: Result, at_labels: list[str]) -> None:
+    console = Console()
+    t = Table(title="Plasma exposure (ng/mL, h)")
+    for col in ("compound", "Cmax", "Tmax h", "AUC0-24", "AUC0-inf", "t1/2 h"):
+        t.add_column(col, justify="right" if col != "compound" else "left")
+    for c in result.compounds:
+        e = result.exposure(c).as_dict()
+        t.add_row(c, *[_fmt(e[k]) for k in ("cmax_ng_per_ml", "tmax_h", "auc_0_24_ng_h_per_ml", "auc_inf_ng_h_per_ml", "half_life_h")])
+    console.print(t)
+    if result.nodes:
+        nt = Table(title="Mechanism nodes (1 = untreated baseline; MADRS and CADSS in points)")
+        for col in ("node", "baseline", "peak", "t peak h", "min", "t min h"):
+            nt.add_column(col, justify="right" if col != "node" else "left")
+        for n in result.nodes:
+            s = result.node_summary(n)
+            nt.add_row(n, *[_fmt(s[k]) for k in ("baseline", "peak", "t_peak_h", "min", "t_min_h")])
+        console.print(nt)
+    for label in at_labels:
+        hours = result.at[label]
+        console.print(f"at {label}: " + ", ".join(f"{v}={_fmt(result.value_at(v, hours))}" for v in [*result.nodes, *result.compounds]))
