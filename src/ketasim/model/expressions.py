@@ -18,6 +18,10 @@ FUNCTIONS: dict[str, tuple[str, str, int]] = {
     "log": ("np.log", "ln", 1),
     "sqrt": ("np.sqrt", "sqrt", 1),
     "where": ("np.where", "piecewise", 3),  # where(cond, a, b) -> piecewise(a, cond, b)
+    # continuous kinks (rectifiers such as max(x - 1, 0)): SBML L3V2 max/min need no root-finding, whereas
+    # a piecewise whose condition sits at a baseline makes event-locating solvers (libRoadRunner) chatter
+    "max": ("np.maximum", "max", 2),
+    "min": ("np.minimum", "min", 2),
 }
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
