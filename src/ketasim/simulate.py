@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .mechanism import NODES
 from .model.build import TOTALS, Prepared, prepare
 from .results import Result
 from .scenario import Scenario, make_scenario
@@ -41,8 +42,7 @@ def run_prepared(
         values[aid] = np.stack([o[aid] for o in obs])
         units[aid] = compiled.system.assignments[aid].unit
     reported = list(prep.compounds) + [t for t, (a, b) in TOTALS.items() if a in prep.compounds and b in prep.compounds]
-    nodes = [n for n in compiled.system.assignments if compiled.system.assignments[n].description.startswith("node:")]
-    nodes += [s for s, st in compiled.system.states.items() if st.description.startswith("node:")]
+    nodes = [n for n in NODES if n in values]
     return Result(
         times=np.asarray(times, float), values=values, units=units, compounds=reported, nodes=nodes,
         dose_times=prep.dose_times, at=at_hours, meta={"scenario": prep.scenario.model_dump()},
