@@ -19,6 +19,10 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _lig_row(target: str, ligand: str, key: str, r: dict[str, object]) -> str:
+    return f"| {target} | {ligand} | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
+
+
 def generated() -> str:
     nodes = data.load("mechanism/nodes.yaml")
     params = data.load("mechanism/parameters.yaml")
@@ -32,7 +36,9 @@ def generated() -> str:
     out.append("|---|---|---|---|---|")
     for nid, rec in nodes.items():
         law = rec.get("rate") if rec["kind"] == "state" else rec.get("expr")
-        out.append(f"| `{nid}` | {rec['kind']} | {rec['unit']} | `{_cell(law)}` | {_cell(rec.get('description', ''))} |")
+        out.append(
+            f"| `{nid}` | {rec['kind']} | {rec['unit']} | `{_cell(law)}` | {_cell(rec.get('description', ''))} |"
+        )
     out += ["", "## Parameters (from data/mechanism/parameters.yaml)", ""]
     out.append("| id | value | unit | source | note |")
     out.append("|---|---|---|---|---|")
@@ -44,13 +50,25 @@ def generated() -> str:
     for target in ("nmda", "mu_opioid", "ampa", "mtor", "rapamycin_peripheral"):
         for cid, rec in lig[target].items():
             for key, r in rec.items():
-                out.append(f"| {target} | {cid} | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |")
+                out.append(
+                    f"| {target} | {cid} | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
+                )
     for key, r in lig["in_vivo_potency"].items():
-        out.append(f"| nmda | (in-vivo factor, {key}) | factor | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |")
+        out.append(
+            f"| nmda | (in-vivo factor, {key}) | factor | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
+        )
     for key, r in lig["interneuron_selectivity"].items():
-        out.append(f"| nmda | (interneuron selectivity) | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |")
-    out += ["", "Derived interneuron selectivity per NMDA ligand: "
-            + ", ".join(f"{cid} {interneuron_selectivity(float(rec['trapping']['value'])):.2f}" for cid, rec in lig["nmda"].items()), ""]
+        out.append(
+            f"| nmda | (interneuron selectivity) | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
+        )
+    out += [
+        "",
+        "Derived interneuron selectivity per NMDA ligand: "
+        + ", ".join(
+            f"{cid} {interneuron_selectivity(float(rec['trapping']['value'])):.2f}" for cid, rec in lig["nmda"].items()
+        ),
+        "",
+    ]
     out += ["## Edges and hypotheses (from data/mechanism/hypotheses.yaml)", ""]
     names = list(hyp["hypotheses"])
     out.append("| edge | from | to | claim | " + " | ".join(names) + " |")

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_mechanism_doc_is_current():
-    rc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_mechanism_doc.py"), "--check"], cwd=ROOT).returncode
+    rc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_mechanism_doc.py"), "--check"], cwd=ROOT
+    ).returncode
     assert rc == 0, "docs/mechanism.md is stale: run .venv/bin/python scripts/gen_mechanism_doc.py"
 
 

@@ -45,7 +45,10 @@ def test_anesthetic_dose_high_pyramidal_block_and_no_surge():
     assert window_mean(r, "glutamate", 0, 1) < 1.0
     sub = simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="1d")
     assert sub.node_summary("nmda_occupancy_pyramidal")["peak"] < 0.4
-    assert sub.node_summary("nmda_occupancy_interneuron")["peak"] > sub.node_summary("nmda_occupancy_pyramidal")["peak"]
+    assert (
+        sub.node_summary("nmda_occupancy_interneuron")["peak"]
+        > sub.node_summary("nmda_occupancy_pyramidal")["peak"]
+    )
 
 
 def test_rat_mtorc1_is_transient(rat10):
@@ -71,18 +74,24 @@ def test_rat_spines_up_20_to_30_percent_at_24h_not_yet_at_3_6h(rat10):
 @pytest.mark.parametrize("pretreat", ["nbqx:10 mg/kg:ip:30 min", "rapamycin:0.2 ug:icv:30 min"])
 def test_nbqx_and_brain_rapamycin_abolish_spine_rise(rat10, pretreat):
     drug, dose, route, offset = pretreat.split(":")
-    r = rat_ketamine("10 mg/kg", pretreatments=[{"drug": drug, "dose": dose, "route": route, "offset": offset}])
+    r = rat_ketamine(
+        "10 mg/kg", pretreatments=[{"drug": drug, "dose": dose, "route": route, "offset": offset}]
+    )
     control = rat10.value_at("spine_density", 24.0) - 1
     assert r.value_at("spine_density", 24.0) - 1 < 0.3 * control
 
 
 def test_hnk_acts_through_ampa_without_nmda_block_only_under_hnk_ampa():
-    on = simulate(drug="hnk_2r6r", route="ip", dose="10 mg/kg", species="mouse", duration="2d", hypothesis="hnk_ampa")
+    on = simulate(
+        drug="hnk_2r6r", route="ip", dose="10 mg/kg", species="mouse", duration="2d", hypothesis="hnk_ampa"
+    )
     off = simulate(drug="hnk_2r6r", route="ip", dose="10 mg/kg", species="mouse", duration="2d")
     assert on.node_summary("nmda_occupancy_pyramidal")["peak"] < 0.03
     assert on.node_summary("ampa_activation")["peak"] > 1.2
     assert on.node_summary("bdnf")["peak"] > 1.15
-    assert off.node_summary("ampa_activation")["peak"] - 1 < 0.3 * (on.node_summary("ampa_activation")["peak"] - 1)
+    assert off.node_summary("ampa_activation")["peak"] - 1 < 0.3 * (
+        on.node_summary("ampa_activation")["peak"] - 1
+    )
     assert off.node_summary("bdnf")["peak"] - 1 < 0.3 * (on.node_summary("bdnf")["peak"] - 1)
 
 
@@ -105,8 +114,15 @@ def test_dissociation_peaks_within_first_hour_and_is_gone_by_2h(human_ketamine):
 
 def pretreated(pre: str, hypothesis: str = "glutamate_mtor"):
     drug, dose, route, offset = pre.split(":")
-    return simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="14d",
-                    hypothesis=hypothesis, pretreatments=[{"drug": drug, "dose": dose, "route": route, "offset": offset}])
+    return simulate(
+        drug="ketamine",
+        route="iv",
+        dose="0.5 mg/kg",
+        over="40 min",
+        duration="14d",
+        hypothesis=hypothesis,
+        pretreatments=[{"drug": drug, "dose": dose, "route": route, "offset": offset}],
+    )
 
 
 def improvement(r, t):
@@ -122,11 +138,15 @@ def test_rapamycin_leaves_day1_and_prolongs_2_weeks(human_ketamine):
 def test_naltrexone_matters_only_under_opioid(human_ketamine):
     glu = pretreated("naltrexone:50 mg:oral:45 min")
     assert improvement(glu, 24) == pytest.approx(improvement(human_ketamine, 24), rel=0.05)
-    plain_op = simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="3d", hypothesis="opioid")
+    plain_op = simulate(
+        drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="3d", hypothesis="opioid"
+    )
     op = pretreated("naltrexone:50 mg:oral:45 min", "opioid")
     assert improvement(op, 24) < 0.4 * improvement(plain_op, 24)
     for r in (glu, op):
-        assert r.node_summary("dissociation")["peak"] == pytest.approx(human_ketamine.node_summary("dissociation")["peak"], rel=0.02)
+        assert r.node_summary("dissociation")["peak"] == pytest.approx(
+            human_ketamine.node_summary("dissociation")["peak"], rel=0.02
+        )
     assert glu.node_summary("mu_opioid_occupancy")["peak"] > 0.9
     assert human_ketamine.node_summary("mu_opioid_occupancy")["peak"] < 0.05
 
@@ -138,21 +158,41 @@ def test_lanicemine_blocks_nmda_but_raises_gbc_far_less(human_ketamine):
     during_ket = human_ketamine.value_at("gbc", 0.67) - 1
     assert lan.value_at("gbc", 1.0) - 1 < 0.5 * during_ket
     assert lan.value_at("gbc", 24) - 1 < 0.5 * ket_rise
-    assert lan.node_summary("dissociation")["peak"] < 0.2 * human_ketamine.node_summary("dissociation")["peak"]
+    assert (
+        lan.node_summary("dissociation")["peak"] < 0.2 * human_ketamine.node_summary("dissociation")["peak"]
+    )
 
 
 def test_switching_an_edge_off_and_scaling_a_gain():
     base = simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="2d")
-    no_ampa = simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="2d",
-                       edges_off=["glutamate_ampa", "eef2_bdnf"])
+    no_ampa = simulate(
+        drug="ketamine",
+        route="iv",
+        dose="0.5 mg/kg",
+        over="40 min",
+        duration="2d",
+        edges_off=["glutamate_ampa", "eef2_bdnf"],
+    )
     assert no_ampa.node_summary("bdnf")["peak"] == pytest.approx(1.0, abs=1e-6)
     assert no_ampa.value_at("madrs", 24) > base.value_at("madrs", 24)
-    doubled = simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="2d",
-                       gains={"g_ampa_bdnf": 2.0})
+    doubled = simulate(
+        drug="ketamine",
+        route="iv",
+        dose="0.5 mg/kg",
+        over="40 min",
+        duration="2d",
+        gains={"g_ampa_bdnf": 2.0},
+    )
     assert doubled.node_summary("bdnf")["peak"] > base.node_summary("bdnf")["peak"]
 
 
 def test_combined_hypothesis_switches_on_both_edge_sets():
-    r = simulate(drug="ketamine", route="iv", dose="0.5 mg/kg", over="40 min", duration="1d",
-                 hypothesis="glutamate_mtor+opioid")
+    r = simulate(
+        drug="ketamine",
+        route="iv",
+        dose="0.5 mg/kg",
+        over="40 min",
+        duration="1d",
+        hypothesis="glutamate_mtor+opioid",
+    )
     assert r.node_summary("madrs")["min"] < r.node_summary("madrs")["baseline"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from .simulate import simulate
 
-CANONICAL = [
+CANONICAL: list[dict[str, Any]] = [
     {"drug": "esketamine", "route": "intranasal", "dose": "84 mg"},
     {"drug": "esketamine", "route": "intranasal", "dose": "56 mg"},
     {"drug": "ketamine", "route": "iv", "dose": "0.5 mg/kg", "over": "40 min"},
@@ -27,7 +28,14 @@ def main(argv: list[str] | None = None) -> int:
             result = simulate(**sc)
         for c in result.compounds:
             e = result.exposure(c)
-            table.add_row(label, c, f"{e.cmax_ng_per_ml:.1f}", f"{e.tmax_h:.2f}", f"{e.auc_0_24_ng_h_per_ml:.0f}", f"{e.half_life_h:.1f}")
+            table.add_row(
+                label,
+                c,
+                f"{e.cmax_ng_per_ml:.1f}",
+                f"{e.tmax_h:.2f}",
+                f"{e.auc_0_24_ng_h_per_ml:.0f}",
+                f"{e.half_life_h:.1f}",
+            )
             label = ""
     console.print(table)
     console.print("Research and teaching tool, not clinical advice.")

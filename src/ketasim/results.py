@@ -40,15 +40,28 @@ class Result:
         """Tidy table: one row per (time, variable) with value and unit."""
         frames = []
         for var, arr in self.values.items():
-            frames.append(pd.DataFrame({
-                "time_h": self.times, "variable": var, "value": arr[:, subject], "unit": self.units.get(var, ""),
-            }))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["time_h", "variable", "value", "unit"])
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "time_h": self.times,
+                        "variable": var,
+                        "value": arr[:, subject],
+                        "unit": self.units.get(var, ""),
+                    }
+                )
+            )
+        return (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=["time_h", "variable", "value", "unit"])
+        )
 
     def exposure(self, compound: str, subject: int = 0) -> ExposureSummary:
         auc_key = f"auc_{compound}"
         last = max(self.dose_times) if self.dose_times else 0.0
-        return summarize(self.times, self.values[compound][:, subject], self.values[auc_key][:, subject], last)
+        return summarize(
+            self.times, self.values[compound][:, subject], self.values[auc_key][:, subject], last
+        )
 
     def value_at(self, var: str, hours: float, subject: int = 0) -> float:
         return float(np.interp(hours, self.times, self.values[var][:, subject]))
@@ -64,6 +77,9 @@ class Result:
         ta, ya = t[after], y[after]
         i_max, i_min = int(np.argmax(ya)), int(np.argmin(ya))
         return {
-            "baseline": baseline, "peak": float(ya[i_max]), "t_peak_h": float(ta[i_max] - t0),
-            "min": float(ya[i_min]), "t_min_h": float(ta[i_min] - t0),
+            "baseline": baseline,
+            "peak": float(ya[i_max]),
+            "t_peak_h": float(ta[i_max] - t0),
+            "min": float(ya[i_min]),
+            "t_min_h": float(ta[i_min] - t0),
         }

@@ -75,8 +75,13 @@ class Scenario(BaseModel):
 
     def main(self) -> Administration:
         return Administration(
-            drug=self.drug, route=self.route, dose=self.dose, over=self.over, regimen=self.regimen,
-            first_dose=self.first_dose, events=self.events,
+            drug=self.drug,
+            route=self.route,
+            dose=self.dose,
+            over=self.over,
+            regimen=self.regimen,
+            first_dose=self.first_dose,
+            events=self.events,
         )
 
     def weight_kg(self) -> float:
@@ -122,7 +127,9 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         at = f" at line {line + 1}" if line is not None else ""
         raise ScenarioError(f"scenario file {str(p)!r} is not valid YAML{at}; fix the syntax") from exc
     if not isinstance(raw, dict):
-        raise ScenarioError(f"scenario file {str(p)!r} must be a mapping of fields (drug:, route:, dose: ...)")
+        raise ScenarioError(
+            f"scenario file {str(p)!r} must be a mapping of fields (drug:, route:, dose: ...)"
+        )
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return make_scenario(raw, source=str(p))
 

@@ -29,8 +29,15 @@ def run_prepared(
     at_hours = {label: parse_duration(label, what="time") for label in (at or [])}
     if times is None:
         times = output_grid(prep.t_start, prep.t_end, prep.dose_times, list(at_hours.values()))
-    states = integrate(prep.compiled, prep.params, prep.events, np.asarray(times, float), prep.t_start, options,
-                       progress=progress)
+    states = integrate(
+        prep.compiled,
+        prep.params,
+        prep.events,
+        np.asarray(times, float),
+        prep.t_start,
+        options,
+        progress=progress,
+    )
     compiled = prep.compiled
     values: dict[str, Array] = {}
     units: dict[str, str] = {}
@@ -41,11 +48,19 @@ def run_prepared(
     for aid in compiled.assignment_ids:
         values[aid] = np.stack([o[aid] for o in obs])
         units[aid] = compiled.system.assignments[aid].unit
-    reported = list(prep.compounds) + [t for t, (a, b) in TOTALS.items() if a in prep.compounds and b in prep.compounds]
+    reported = list(prep.compounds) + [
+        t for t, (a, b) in TOTALS.items() if a in prep.compounds and b in prep.compounds
+    ]
     nodes = [n for n in NODES if n in values]
     return Result(
-        times=np.asarray(times, float), values=values, units=units, compounds=reported, nodes=nodes,
-        dose_times=prep.dose_times, at=at_hours, meta={"scenario": prep.scenario.model_dump()},
+        times=np.asarray(times, float),
+        values=values,
+        units=units,
+        compounds=reported,
+        nodes=nodes,
+        dose_times=prep.dose_times,
+        at=at_hours,
+        meta={"scenario": prep.scenario.model_dump()},
     )
 
 
@@ -69,5 +84,7 @@ def simulate(
         scenario = make_scenario(fields)
     elif isinstance(scenario, dict):
         scenario = make_scenario({**scenario, **fields})
-    prep = prepare(scenario, n=n, covariates=covariates, param_overrides=params, with_mechanism=with_mechanism)
+    prep = prepare(
+        scenario, n=n, covariates=covariates, param_overrides=params, with_mechanism=with_mechanism
+    )
     return run_prepared(prep, times=times, at=scenario.at, options=options)

@@ -9,7 +9,9 @@ from . import data
 Array = np.ndarray
 
 
-def output_grid(t_start: float, t_end: float, dose_times: list[float], extra: list[float] | None = None) -> Array:
+def output_grid(
+    t_start: float, t_end: float, dose_times: list[float], extra: list[float] | None = None
+) -> Array:
     """Sorted unique times in [t_start, t_end] covering each dose with the steps in data/timegrid.yaml."""
     spec = data.load("timegrid.yaml")["after_dose"]
     pieces = [np.arange(t_start, t_end, float(data.load("timegrid.yaml")["background_step_h"]["value"]))]

@@ -16,11 +16,29 @@ _QUANTITY = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<unit>[A-Za-zµμ/%]*(?:\s
 
 #: hours per unit of time
 TIME_UNITS: dict[str, float] = {
-    "s": 1 / 3600, "sec": 1 / 3600, "secs": 1 / 3600, "second": 1 / 3600, "seconds": 1 / 3600,
-    "min": 1 / 60, "mins": 1 / 60, "minute": 1 / 60, "minutes": 1 / 60, "m": 1 / 60,
-    "h": 1.0, "hr": 1.0, "hrs": 1.0, "hour": 1.0, "hours": 1.0,
-    "d": 24.0, "day": 24.0, "days": 24.0,
-    "w": 168.0, "wk": 168.0, "wks": 168.0, "week": 168.0, "weeks": 168.0,
+    "s": 1 / 3600,
+    "sec": 1 / 3600,
+    "secs": 1 / 3600,
+    "second": 1 / 3600,
+    "seconds": 1 / 3600,
+    "min": 1 / 60,
+    "mins": 1 / 60,
+    "minute": 1 / 60,
+    "minutes": 1 / 60,
+    "m": 1 / 60,
+    "h": 1.0,
+    "hr": 1.0,
+    "hrs": 1.0,
+    "hour": 1.0,
+    "hours": 1.0,
+    "d": 24.0,
+    "day": 24.0,
+    "days": 24.0,
+    "w": 168.0,
+    "wk": 168.0,
+    "wks": 168.0,
+    "week": 168.0,
+    "weeks": 168.0,
 }
 
 #: mg per unit of amount
@@ -76,6 +94,8 @@ def parse_duration(text: str | float | int, *, allow_zero: bool = True, what: st
             f"unknown time unit {unit!r} in {what} {text!r}; use s, min, h, d or w (e.g. '40 min', '12w')"
         )
     hours = value * TIME_UNITS[unit]
+    if not math.isfinite(hours):
+        raise UnitError(f"{what} {text!r} is not a finite duration; e.g. '40 min'")
     if hours < 0 or (hours == 0 and not allow_zero):
         raise UnitError(f"{what} {text!r} must be {'positive' if not allow_zero else 'zero or more'}")
     return hours
@@ -92,7 +112,10 @@ def parse_dose(text: str | float | int) -> Dose:
         raise UnitError(f"unknown dose unit {unit!r} in {text!r}; use mg, g, ug, or mg/kg (e.g. '0.5 mg/kg')")
     if value <= 0:
         raise UnitError(f"dose {text!r} must be positive; give an amount such as '56 mg'")
-    return Dose(value=value * AMOUNT_UNITS[base], per_kg=per_kg, text=str(text).strip())
+    mg = value * AMOUNT_UNITS[base]
+    if not math.isfinite(mg):
+        raise UnitError(f"dose {text!r} is not a finite amount; give an amount such as '56 mg'")
+    return Dose(value=mg, per_kg=per_kg, text=str(text).strip())
 
 
 def parse_weight(text: str | float | int) -> float:

@@ -17,7 +17,9 @@ from .app import app
 def parameter_rows(drug: str, route: str, species: str, hypothesis: str) -> list[dict[str, object]]:
     """Nominal parameters of the full model for one drug/species, as rows."""
     dose = "0.5 mg/kg" if drug in ("ketamine", "arketamine") else None
-    scenario = make_scenario({"drug": drug, "route": route, "dose": dose or "1 mg", "species": species, "hypothesis": hypothesis})
+    scenario = make_scenario(
+        {"drug": drug, "route": route, "dose": dose or "1 mg", "species": species, "hypothesis": hypothesis}
+    )
     prep = prepare(scenario)
     rows = []
     for p in prep.system.parameters.values():

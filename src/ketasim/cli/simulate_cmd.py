@@ -47,27 +47,54 @@ def result_json(result: Result, at_labels: list[str]) -> dict[str, Any]:
 
 @app.command("simulate")
 def simulate_cmd(
-    scenario_file: Annotated[Path | None, typer.Argument(help="YAML scenario file (options below override it)")] = None,
-    drug: Annotated[str | None, typer.Option(help="esketamine, ketamine, arketamine, hnk_2r6r, lanicemine, ...")] = None,
+    scenario_file: Annotated[
+        Path | None, typer.Argument(help="YAML scenario file (options below override it)")
+    ] = None,
+    drug: Annotated[
+        str | None, typer.Option(help="esketamine, ketamine, arketamine, hnk_2r6r, lanicemine, ...")
+    ] = None,
     route: Annotated[str | None, typer.Option(help="iv, intranasal, oral, im, ip, icv")] = None,
     dose: Annotated[str | None, typer.Option(help="e.g. '84 mg' or '0.5 mg/kg'")] = None,
     over: Annotated[str | None, typer.Option(help="IV infusion duration, e.g. '40 min'")] = None,
-    regimen: Annotated[str | None, typer.Option(help="single, spravato, spravato-weekly, twice-weekly, weekly, 'every 3.5 d x 8'")] = None,
-    first_dose: Annotated[str | None, typer.Option(help="first dose if different (spravato default: 56 mg, 28 mg if 65+)")] = None,
+    regimen: Annotated[
+        str | None,
+        typer.Option(help="single, spravato, spravato-weekly, twice-weekly, weekly, 'every 3.5 d x 8'"),
+    ] = None,
+    first_dose: Annotated[
+        str | None, typer.Option(help="first dose if different (spravato default: 56 mg, 28 mg if 65+)")
+    ] = None,
     species: Annotated[str | None, typer.Option(help="human, rat or mouse")] = None,
-    weight: Annotated[str | None, typer.Option(help="body weight in kg (default: human 70, rat 0.3, mouse 0.025)")] = None,
+    weight: Annotated[
+        str | None, typer.Option(help="body weight in kg (default: human 70, rat 0.3, mouse 0.025)")
+    ] = None,
     age: Annotated[float | None, typer.Option(help="age in years")] = None,
     duration: Annotated[str | None, typer.Option(help="how long to simulate, e.g. '7d', '12w'")] = None,
-    hypothesis: Annotated[str | None, typer.Option(help="glutamate_mtor (default), opioid, hnk_ampa, or A+B")] = None,
-    pretreat: Annotated[list[str] | None, typer.Option(help="DRUG:DOSE:ROUTE:OFFSET, e.g. 'naltrexone:50 mg:oral:45 min' (repeatable)")] = None,
+    hypothesis: Annotated[
+        str | None, typer.Option(help="glutamate_mtor (default), opioid, hnk_ampa, or A+B")
+    ] = None,
+    pretreat: Annotated[
+        list[str] | None,
+        typer.Option(help="DRUG:DOSE:ROUTE:OFFSET, e.g. 'naltrexone:50 mg:oral:45 min' (repeatable)"),
+    ] = None,
     at: Annotated[str | None, typer.Option(help="report values at these times, e.g. '4h,24h,7d'")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    out: Annotated[Path | None, typer.Option(help="write the tidy time course to FILE.csv or FILE.parquet")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write the tidy time course to FILE.csv or FILE.parquet")
+    ] = None,
 ) -> None:
     """Simulate one subject: plasma and brain exposure, every mechanism node, and MADRS."""
     fields: dict[str, Any] = {
-        "drug": drug, "route": route, "dose": dose, "over": over, "regimen": regimen, "first_dose": first_dose,
-        "species": species, "weight": weight, "age": age, "duration": duration, "hypothesis": hypothesis,
+        "drug": drug,
+        "route": route,
+        "dose": dose,
+        "over": over,
+        "regimen": regimen,
+        "first_dose": first_dose,
+        "species": species,
+        "weight": weight,
+        "age": age,
+        "duration": duration,
+        "hypothesis": hypothesis,
     }
     if pretreat:
         fields["pretreatments"] = [parse_pretreat(p).model_dump() for p in pretreat]
@@ -92,7 +119,6 @@ def simulate_cmd(
     _print_tables(result, at_labels)
 
 
-
 def _fmt(x: float | None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
@@ -106,7 +132,19 @@ def _print_tables(result: Result, at_labels: list[str]) -> None:
         t.add_column(col, justify="right" if col != "compound" else "left")
     for c in result.compounds:
         e = result.exposure(c).as_dict()
-        t.add_row(c, *[_fmt(e[k]) for k in ("cmax_ng_per_ml", "tmax_h", "auc_0_24_ng_h_per_ml", "auc_inf_ng_h_per_ml", "half_life_h")])
+        t.add_row(
+            c,
+            *[
+                _fmt(e[k])
+                for k in (
+                    "cmax_ng_per_ml",
+                    "tmax_h",
+                    "auc_0_24_ng_h_per_ml",
+                    "auc_inf_ng_h_per_ml",
+                    "half_life_h",
+                )
+            ],
+        )
     console.print(t)
     if result.nodes:
         nt = Table(title="Mechanism nodes (1 = untreated baseline; MADRS and CADSS in points)")
@@ -118,4 +156,7 @@ def _print_tables(result: Result, at_labels: list[str]) -> None:
         console.print(nt)
     for label in at_labels:
         hours = result.at[label]
-        console.print(f"at {label}: " + ", ".join(f"{v}={_fmt(result.value_at(v, hours))}" for v in [*result.nodes, *result.compounds]))
+        console.print(
+            f"at {label}: "
+            + ", ".join(f"{v}={_fmt(result.value_at(v, hours))}" for v in [*result.nodes, *result.compounds])
+        )

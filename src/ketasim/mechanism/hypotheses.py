@@ -27,7 +27,9 @@ def parse_hypothesis(name: str) -> list[str]:
     """'a+b' -> ['a', 'b'], each a known hypothesis."""
     parts = [p.strip() for p in str(name).split("+") if p.strip()]
     if not parts:
-        raise UnknownNameError("empty hypothesis; choose glutamate_mtor, opioid, hnk_ampa or a combination like A+B")
+        raise UnknownNameError(
+            "empty hypothesis; choose glutamate_mtor, opioid, hnk_ampa or a combination like A+B"
+        )
     known = sorted(hypotheses())
     for p in parts:
         if p not in known:
@@ -52,6 +54,8 @@ def edge_weights(name: str, edges_off: list[str] | None = None) -> dict[str, flo
 def check_gains(gains: dict[str, float], parameter_ids: set[str]) -> None:
     for key, factor in gains.items():
         if key not in parameter_ids:
-            raise unknown("gain parameter", key, sorted(p for p in parameter_ids if p.startswith(("g_", "k_"))))
+            raise unknown(
+                "gain parameter", key, sorted(p for p in parameter_ids if p.startswith(("g_", "k_")))
+            )
         if not (factor >= 0):
             raise UnknownNameError(f"gain scale for {key!r} must be a non-negative number, got {factor!r}")

@@ -36,24 +36,38 @@ def add_ligand_inputs(system: System, compounds: list[str], species: str = "huma
         ki = _param(system, f"nmda_ki_{cid}", rec["ki"])
         trap = float(rec["trapping"]["value"])
         sel = interneuron_selectivity(trap)
-        system.add_parameter(Parameter(
-            f"nmda_sel_{cid}", sel, "1", "derived",
-            f"interneuron selectivity from trapping {trap:g} (ligands.yaml interneuron_selectivity rule)",
-        ))
+        system.add_parameter(
+            Parameter(
+                f"nmda_sel_{cid}",
+                sel,
+                "1",
+                "derived",
+                f"interneuron selectivity from trapping {trap:g} (ligands.yaml interneuron_selectivity rule)",
+            )
+        )
         pyr_terms.append(f"{cid}_brain_um / ({ki} * {potency})")
         in_terms.append(f"nmda_sel_{cid} * {cid}_brain_um / ({ki} * {potency})")
-    system.add_assignment(Assignment("nmda_x_pyramidal", " + ".join(pyr_terms) or "0", "1", "sum of C/Ki, pyramidal"))
-    system.add_assignment(Assignment("nmda_x_interneuron", " + ".join(in_terms) or "0", "1", "sum of C/Ki, interneurons"))
+    system.add_assignment(
+        Assignment("nmda_x_pyramidal", " + ".join(pyr_terms) or "0", "1", "sum of C/Ki, pyramidal")
+    )
+    system.add_assignment(
+        Assignment("nmda_x_interneuron", " + ".join(in_terms) or "0", "1", "sum of C/Ki, interneurons")
+    )
 
     antagonists = {"naltrexone"}
-    ant, ago = [], []
+    ant: list[str] = []
+    ago: list[str] = []
     for cid, rec in lig["mu_opioid"].items():
         if cid not in present:
             continue
         ki = _param(system, f"mu_ki_{cid}", rec["ki"])
         (ant if cid in antagonists else ago).append(f"{cid}_brain_um / {ki}")
-    system.add_assignment(Assignment("mu_x_antagonist", " + ".join(ant) or "0", "1", "mu antagonists, sum of C/Ki"))
-    system.add_assignment(Assignment("mu_x_agonist", " + ".join(ago) or "0", "1", "mu ligands (ketamine), sum of C/Ki"))
+    system.add_assignment(
+        Assignment("mu_x_antagonist", " + ".join(ant) or "0", "1", "mu antagonists, sum of C/Ki")
+    )
+    system.add_assignment(
+        Assignment("mu_x_agonist", " + ".join(ago) or "0", "1", "mu ligands (ketamine), sum of C/Ki")
+    )
 
     def block(name: str, table: str, cid: str, key: str, conc: str) -> None:
         if cid in present:
@@ -68,6 +82,11 @@ def add_ligand_inputs(system: System, compounds: list[str], species: str = "huma
     block("rapamycin_brain_block", "mtor", "rapamycin", "ic50", "rapamycin_brain_um")
     block("rapamycin_peripheral_block", "rapamycin_peripheral", "rapamycin", "ic50", "rapamycin")
     family = [c for c in ("esketamine", "arketamine") if c in present]
-    system.add_assignment(Assignment(
-        "ketamine_family_plasma", " + ".join(family) or "0", "ng/mL", "ketamine enantiomers in plasma",
-    ))
+    system.add_assignment(
+        Assignment(
+            "ketamine_family_plasma",
+            " + ".join(family) or "0",
+            "ng/mL",
+            "ketamine enantiomers in plasma",
+        )
+    )

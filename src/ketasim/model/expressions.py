@@ -70,7 +70,7 @@ def to_numpy(expr: str, rename: dict[str, str] | None = None) -> str:
 
     def emit(node: ast.expr) -> str:
         if isinstance(node, ast.Constant):
-            return repr(float(node.value))
+            return repr(float(node.value))  # type: ignore[arg-type]
         if isinstance(node, ast.Name):
             return rename.get(node.id, node.id)
         if isinstance(node, ast.UnaryOp):
@@ -93,7 +93,7 @@ def to_sbml(expr: str) -> str:
 
     def emit(node: ast.expr) -> str:
         if isinstance(node, ast.Constant):
-            return repr(float(node.value))
+            return repr(float(node.value))  # type: ignore[arg-type]
         if isinstance(node, ast.Name):
             return node.id
         if isinstance(node, ast.UnaryOp):

@@ -129,9 +129,9 @@ class System:
                 if clash:
                     raise DataError(f"ids used twice across parameters/states/assignments: {sorted(clash)}")
         known = self.symbols()
-        for item in [*self.states.values(), *self.assignments.values()]:
-            expr = item.rate if isinstance(item, State) else item.expr
+        laws = [(s.id, s.rate) for s in self.states.values()] + [(a.id, a.expr) for a in self.assignments.values()]
+        for item_id, expr in laws:
             unknown = expressions.names(expr) - known
             if unknown:
-                raise DataError(f"{item.id!r} refers to undefined symbols {sorted(unknown)}")
+                raise DataError(f"{item_id!r} refers to undefined symbols {sorted(unknown)}")
         self.ordered_assignments()

@@ -5,6 +5,15 @@ from .pkset import PKSet, load_pkset
 from .regimens import RegimenDose, parse_regimen
 
 __all__ = [
-    "Compound", "Drug", "PKSet", "RegimenDose", "compound", "compounds", "drug", "drugs", "load_pkset",
-    "parse_regimen", "species_default",
+    "Compound",
+    "Drug",
+    "PKSet",
+    "RegimenDose",
+    "compound",
+    "compounds",
+    "drug",
+    "drugs",
+    "load_pkset",
+    "parse_regimen",
+    "species_default",
 ]

@@ -48,9 +48,13 @@ def compounds() -> dict[str, Compound]:
     out = {}
     for cid, rec in data.load("compounds.yaml").items():
         out[cid] = Compound(
-            id=cid, name=rec["name"], molar_mass=float(rec["molar_mass"]["value"]),
-            fu_plasma=float(rec["fu_plasma"]["value"]), kp_uu_brain=float(rec["kp_uu_brain"]["value"]),
-            ke0=float(rec["ke0"]["value"]), record=rec,
+            id=cid,
+            name=rec["name"],
+            molar_mass=float(rec["molar_mass"]["value"]),
+            fu_plasma=float(rec["fu_plasma"]["value"]),
+            kp_uu_brain=float(rec["kp_uu_brain"]["value"]),
+            ke0=float(rec["ke0"]["value"]),
+            record=rec,
         )
     return out
 

@@ -90,12 +90,18 @@ class PKSet:
     def add_to(self, system: System, track_elimination: bool = True) -> None:
         """Write parameters, amount states, flows and plasma concentrations into `system`."""
         for pid, rec in self.parameters.items():
-            system.add_parameter(Parameter(pid, float(rec["value"]), rec["unit"], rec["source"], rec.get("note", "")))
+            system.add_parameter(
+                Parameter(pid, float(rec["value"]), rec["unit"], rec["source"], rec.get("note", ""))
+            )
         for name, comp in self.compartments.items():
-            system.add_state(State(name, "0", 0.0, "mg", f"{comp['compound']} amount in {name}", comp["compound"]))
+            system.add_state(
+                State(name, "0", 0.0, "mg", f"{comp['compound']} amount in {name}", comp["compound"])
+            )
         if track_elimination:
             for cid in self.compounds:
-                system.add_state(State(f"{cid}_eliminated", "0", 0.0, "mg", f"{cid} eliminated (cumulative)", cid, "sink"))
+                system.add_state(
+                    State(f"{cid}_eliminated", "0", 0.0, "mg", f"{cid} eliminated (cumulative)", cid, "sink")
+                )
         for flow in self.record.get("flows") or []:
             self._add_flow(system, flow, track_elimination)
         for cid in self.compounds:
@@ -103,7 +109,9 @@ class PKSet:
             volume = self.compartments[plasma]["volume"]
             from ..model.system import Assignment
 
-            system.add_assignment(Assignment(cid, f"1000 * {plasma} / {volume}", "ng/mL", f"{cid} plasma concentration"))
+            system.add_assignment(
+                Assignment(cid, f"1000 * {plasma} / {volume}", "ng/mL", f"{cid} plasma concentration")
+            )
         for name in self.compartments:
             system.add_input(name)
 

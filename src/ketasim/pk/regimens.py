@@ -75,7 +75,9 @@ def parse_regimen(name: str, duration_h: float) -> list[RegimenDose]:
         spec = data.load("regimens.yaml")["spravato"]
         induction_end = float(spec["induction_weeks"]["value"]) * WEEK
         opt_end = float(spec["optimization_weeks"]["value"]) * WEEK
-        late_interval = WEEK if text == "spravato-weekly" else float(spec["maintenance_interval_weeks"]["value"]) * WEEK
+        late_interval = (
+            WEEK if text == "spravato-weekly" else float(spec["maintenance_interval_weeks"]["value"]) * WEEK
+        )
         times = _twice_weekly(0.0, min(duration_h, induction_end))
         times += _every(induction_end, min(duration_h, opt_end), WEEK)
         times += _every(opt_end, duration_h, late_interval)

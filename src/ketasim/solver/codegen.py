@@ -75,14 +75,19 @@ def compile_system(system: System) -> CompiledSystem:
         obs_lines.append(f"        {a.id!r}: np.broadcast_to({_local('a', a.id)}, shape),")
     obs_lines.append("    }")
 
-    init_lines = ["def initial(p):", *header(False), "    n = p.shape[1]", f"    y = np.empty(({len(state_ids)}, n))"]
+    init_lines = [
+        "def initial(p):",
+        *header(False),
+        "    n = p.shape[1]",
+        f"    y = np.empty(({len(state_ids)}, n))",
+    ]
     for i, s in enumerate(state_ids):
         init_expr = system.states[s].initial
         code = expressions.to_numpy(str(init_expr), rename)
         init_lines.append(f"    y[{i}] = {code}")
     init_lines.append("    return y")
 
-    source = "\n".join(rhs_lines + [""] + obs_lines + [""] + init_lines) + "\n"
+    source = "\n".join([*rhs_lines, "", *obs_lines, "", *init_lines]) + "\n"
     namespace: dict[str, object] = {"np": np}
     exec(compile(source, "<ketasim-generated>", "exec"), namespace)
     return CompiledSystem(

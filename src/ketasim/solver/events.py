@@ -22,11 +22,16 @@ class DoseEvent:
     label: str = ""
 
 
-def infusion(time: float, duration: float, state: str, amount: float | np.ndarray, label: str = "") -> list[DoseEvent]:
+def infusion(
+    time: float, duration: float, state: str, amount: float | np.ndarray, label: str = ""
+) -> list[DoseEvent]:
     """An amount given at constant rate over `duration` hours (a zero duration becomes a bolus)."""
     if duration <= 0:
         return [DoseEvent(time, state, amount=amount, label=label)]
     rate = np.asarray(amount, dtype=float) / duration
     rate_value: float | np.ndarray = float(rate) if rate.ndim == 0 else rate
     neg: float | np.ndarray = -rate_value if isinstance(rate_value, float) else -rate
-    return [DoseEvent(time, state, rate=rate_value, label=label), DoseEvent(time + duration, state, rate=neg, label=label)]
+    return [
+        DoseEvent(time, state, rate=rate_value, label=label),
+        DoseEvent(time + duration, state, rate=neg, label=label),
+    ]

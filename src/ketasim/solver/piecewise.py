@@ -138,8 +138,14 @@ def integrate(
         t_eval = np.clip(t_out[idx], a, b)
         extra = {"jac_sparsity": sparsity} if sparsity is not None else {}
         sol = solve_ivp(
-            fun, (a, b), y.ravel(), method=method, t_eval=np.append(t_eval, b) if len(idx) else [b],
-            rtol=options.rtol, atol=options.atol, **extra,
+            fun,
+            (a, b),
+            y.ravel(),
+            method=method,
+            t_eval=np.append(t_eval, b) if len(idx) else [b],
+            rtol=options.rtol,
+            atol=options.atol,
+            **extra,
         )
         if not sol.success:
             raise KetasimError(f"the solver failed between {a:g} h and {b:g} h: {sol.message}")
