@@ -153,7 +153,7 @@ def administration_events(
             for k, piece in pieces:
                 t = t_dose + k * gap
                 env = {**values, "device": float(k + 1)}
-                lag = float(np.mean(values[lag_name])) if lag_name else 0.0
+                lag = values[lag_name] if lag_name else 0.0
                 absorbed = np.zeros_like(piece)
                 for part in pkset.route_parts(adm.route, comp):
                     frac = np.broadcast_to(eval_expr(part.fraction, env), piece.shape).astype(float)
@@ -163,16 +163,37 @@ def administration_events(
                     amt = piece * frac * ratio
                     if part.brain_volume:
                         vol = values[part.brain_volume]
-                        events.append(DoseEvent(t + lag, part.target, amount=1000.0 * amt / vol, label=adm.drug))
+                        for (lg,), mask in _timing_groups(piece.shape, lag):
+                            events.append(
+                                DoseEvent(t + lg, part.target, amount=1000.0 * amt / vol * mask, label=adm.drug)
+                            )
                         continue
-                    dur = over
+                    dur: Any = over
                     if part.over:
-                        dur = float(np.mean(values[part.over])) if part.over in values else parse_duration(part.over)
-                    events.extend(infusion(t + lag, dur, part.target, amt, label=adm.drug))
+                        dur = values[part.over] if part.over in values else parse_duration(part.over)
+                    for (lg, du), mask in _timing_groups(piece.shape, lag, dur):
+                        events.extend(infusion(t + lg, du, part.target, amt * mask, label=adm.drug))
                 lost = piece * (1.0 - absorbed)
                 if track_elimination and np.any(np.abs(lost) > 0):
-                    events.append(DoseEvent(t, f"{comp}_eliminated", amount=lost, label=f"{adm.drug} presystemic"))
+                    # the lost part leaves when absorption starts, so nothing of a dose shows before its lag
+                    for (lg,), mask in _timing_groups(piece.shape, lag):
+                        events.append(DoseEvent(t + lg, f"{comp}_eliminated", amount=lost * mask,
+                                                label=f"{adm.drug} presystemic"))
     return events, [s[0] for s in schedule], given
+
+
+def _timing_groups(shape: tuple[int, ...], *timings: Any) -> list[tuple[tuple[float, ...], Any]]:
+    """Subjects grouped by equal dose timing (lag, infusion duration): each group's values and a 0/1 mask.
+
+    Event times are shared by the whole batch, so subjects whose lag time or infusion duration differ get
+    events of their own, each carrying only their part of the dose (zero for the other subjects).
+    """
+    cols = [np.broadcast_to(np.asarray(x, dtype=float), shape).reshape(-1) for x in timings]
+    uniq, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
+    if len(uniq) == 1:
+        return [(tuple(float(v) for v in uniq[0]), 1.0)]
+    inverse = np.asarray(inverse).reshape(shape)
+    return [(tuple(float(v) for v in row), (inverse == g).astype(float)) for g, row in enumerate(uniq)]
 
 
 def _target_compound(pkset: PKSet, target: str, default: str) -> str:
