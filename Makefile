@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m ketasim.demo
+	$(BIN)/ketasim report report/
 
 test: $(STAMP)
+	@bash scripts/install-browser.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
