@@ -1,3 +1,3 @@
 """Imports every command module so that each registers itself on the app."""
 
-from . import evidence_cmd, export_cmd, params_cmd, simulate_cmd, trial_cmd  # noqa: F401
+from . import evidence_cmd, export_cmd, params_cmd, report_cmd, scorecard_cmd, simulate_cmd, trial_cmd  # noqa: F401

@@ -81,6 +81,20 @@ def simulate_cmd(
     out: Annotated[
         Path | None, typer.Option(help="write the tidy time course to FILE.csv or FILE.parquet")
     ] = None,
+    # --- population runs (population_run.py): --n virtual subjects, one row of summaries each -------------
+    n: Annotated[
+        int | None, typer.Option("--n", help="simulate N virtual subjects; needs --out FILE.parquet")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the virtual subjects (with --n)")] = 0,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="subjects per chunk (with --n; default 5000)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Dask worker processes on this machine (with --n)")] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="address of a running Dask scheduler, e.g. tcp://host:8786 (with --n)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar (with --n)")] = False,
+    # --- end of population-run options ------------------------------------------------------------------
 ) -> None:
     """Simulate one subject: plasma and brain exposure, every mechanism node, and MADRS."""
     fields: dict[str, Any] = {
@@ -109,6 +123,12 @@ def simulate_cmd(
         if drug is None:
             raise ScenarioError("no drug given; add --drug esketamine (or give a scenario file)")
         scenario = make_scenario({k: v for k, v in fields.items() if v is not None})
+    if n is not None or scheduler is not None or workers != 1 or chunk_size is not None:  # population run
+        from ..population_run import cli_run
+
+        cli_run(scenario, n, out, seed=seed, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
+                quiet=quiet, as_json=as_json)
+        return
     result = simulate(scenario)
     at_labels = list(scenario.at)
     if out is not None:

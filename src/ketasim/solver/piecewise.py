@@ -29,7 +29,12 @@ class SolverOptions:
 
     rtol: float = 1e-8
     atol: float = 1e-10
-    method: str = "auto"  # auto | LSODA | BDF | Radau | RK45 | DOP853
+    method: str = "auto"  # auto | batched | LSODA | BDF | Radau | RK45 | DOP853
+
+
+#: "auto" uses the batched JIT solver (solver/batched) from this many subjects on: below it, compiling the
+#: model once (~20 s the first time on a machine, then cached on disk) costs more than scipy's integration
+BATCHED_AUTO_MIN_SUBJECTS = 200
 
 
 def structural_jacobian(compiled: CompiledSystem) -> np.ndarray:
@@ -77,6 +82,11 @@ def integrate(
     Events before `t_start` are an error; events at `t_start` are applied before integrating.
     """
     options = options or SolverOptions()
+    if options.method == "batched" or (options.method == "auto" and params.shape[1] >= BATCHED_AUTO_MIN_SUBJECTS):
+        from .batched import integrate_batched
+
+        return integrate_batched(compiled, params, events, t_out, t_start, rtol=options.rtol, atol=options.atol,
+                                 y0=y0, progress=progress)
     t_out = np.asarray(t_out, dtype=float)
     if t_out.ndim != 1 or len(t_out) == 0:
         raise KetasimError("output times must be a non-empty list of hours")

@@ -1,0 +1,355 @@
+"""Generate, cache and load the numba module that integrates one System for a batch of subjects.
+
+The module holds the model's scalar rate laws (`_rhs`), exact Jacobian (`_jac`, from `symbolic.py`), time
+derivative (`_dfdt`, only when a law reads `time`), observed assignments (`_observe`) and the integrator kernel of
+the chosen method, all in the block-triangular state order of `structure.py`.
+
+Why a file and not `exec`: numba can only cache compiled code for functions defined in a real file. The file name
+is a hash of its source (which embeds the solver's own source and numba's version), so a changed model or a
+changed solver never reuses a stale cache, and the same model compiles once per machine, not once per process
+(Dask workers and repeated CLI runs load it from disk).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ...errors import KetasimError
+from ...model import expressions
+from ..codegen import CompiledSystem
+from ..piecewise import TIME_EPS, structural_jacobian
+from . import rodas4, symbolic
+from . import structure as structure_mod
+from .structure import PIVOT_FLOOR, BlockStructure, block_structure, diagonal_index, factor_solve_source
+
+#: environment variable naming the folder for generated modules and numba's cache
+CACHE_ENV = "KETASIM_CACHE_DIR"
+#: a rate event leaves an input parameter below this fraction of its size: it is exactly zero (round-off)
+RATE_CLEAN = 1e-12
+#: "before the reference time" tolerance of the summaries (same as nca.summarize / Result.node_summary)
+REF_EPS = 1e-12
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, ModuleType] = {}
+
+
+@dataclass
+class JitModel:
+    """A compiled batched integrator for one System, and what is needed to call it."""
+
+    compiled: CompiledSystem
+    structure: BlockStructure
+    position: np.ndarray  # original state index -> permuted position
+    diag: np.ndarray  # permuted position -> index of its diagonal entry in the nonzeros
+    module: ModuleType
+    time_dependent: bool
+    key: str
+
+    @property
+    def kernel(self) -> Any:
+        return self.module.kernel
+
+
+def cache_dir() -> Path:
+    """Folder for generated modules: $KETASIM_CACHE_DIR, else ~/.cache/ketasim/jit, else a temp folder."""
+    env = os.environ.get(CACHE_ENV)
+    candidates = [Path(env)] if env else []
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    candidates.append((Path(xdg) if xdg else Path.home() / ".cache") / "ketasim" / "jit")
+    candidates.append(Path(tempfile.gettempdir()) / "ketasim-jit")
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+            return folder
+        except OSError:
+            continue
+    raise KetasimError("no writable folder for the compiled solver; set KETASIM_CACHE_DIR to one")
+
+
+def _state_deps(compiled: CompiledSystem) -> dict[str, set[str]]:
+    """For every assignment, the states it reads directly or through other assignments."""
+    system = compiled.system
+    states = set(compiled.state_ids)
+    out: dict[str, set[str]] = {}
+    for a in system.ordered_assignments():
+        deps: set[str] = set()
+        for name in expressions.names(a.expr):
+            if name in states:
+                deps.add(name)
+            elif name in out:
+                deps |= out[name]
+        out[a.id] = deps
+    return out
+
+
+def _needed_assignments(compiled: CompiledSystem, exprs: list[str]) -> list[str]:
+    """Assignments (in dependency order) that the given expressions read, directly or indirectly."""
+    system = compiled.system
+    need: set[str] = set()
+    stack = [n for e in exprs for n in expressions.names(e) if n in system.assignments]
+    while stack:
+        a = stack.pop()
+        if a in need:
+            continue
+        need.add(a)
+        stack.extend(n for n in expressions.names(system.assignments[a].expr) if n in system.assignments)
+    return [a.id for a in system.ordered_assignments() if a.id in need]
+
+
+class _Hoister:
+    """Moves parameter-only subexpressions out of the per-step functions into per-segment constants.
+
+    Rate laws are full of ratios of parameters (Q/V, CL/V, w*g): recomputing them at every stage of every step
+    costs divisions that dominate a small model's right-hand side. Every maximal subexpression that reads only
+    parameters (or assignments of parameters alone) becomes a slot `_cK` of a vector computed once per subject
+    and event-free segment by `_derived`. Identical subexpressions share a slot.
+    """
+
+    def __init__(self, constant: set[str], assignment_ids: set[str]) -> None:
+        self.constant = constant
+        self.assignment_ids = assignment_ids
+        self.slots: dict[str, int] = {}
+        self.defs: list[ast.expr] = []
+
+    def _is_constant(self, node: ast.expr) -> bool:
+        return all(not isinstance(n, ast.Name) or n.id in self.constant for n in ast.walk(node)
+                   if not (isinstance(n, ast.Name) and _is_function_name(node, n)))
+
+    def _slot(self, node: ast.expr) -> ast.Name:
+        key = ast.dump(node)
+        if key not in self.slots:
+            self.slots[key] = len(self.defs)
+            self.defs.append(node)
+        return ast.Name(id=f"_c{self.slots[key]}", ctx=ast.Load())
+
+    def slot_name(self, symbol: str) -> str:
+        """The slot holding a constant symbol's value (created if needed)."""
+        return self._slot(ast.Name(id=symbol, ctx=ast.Load())).id
+
+    def apply(self, node: ast.expr) -> ast.expr:
+        if isinstance(node, ast.Constant):
+            return node
+        if self._is_constant(node):
+            return node if isinstance(node, ast.Name) and node.id not in self.assignment_ids else self._slot(node)
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Div) and self._is_constant(node.right):
+                # x / c -> x * (1 / c): a multiplication per call instead of a division
+                inverse = ast.BinOp(ast.Constant(value=1.0), ast.Div(), node.right)
+                return ast.BinOp(self.apply(node.left), ast.Mult(), self._slot(inverse))
+            return ast.BinOp(self.apply(node.left), node.op, self.apply(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return ast.UnaryOp(node.op, self.apply(node.operand))
+        if isinstance(node, ast.Call):
+            return ast.Call(func=node.func, args=[self.apply(a) for a in node.args], keywords=[])
+        if isinstance(node, ast.Compare):
+            return ast.Compare(left=self.apply(node.left), ops=node.ops,
+                               comparators=[self.apply(c) for c in node.comparators])
+        return node
+
+
+def _segment_constant(code: str) -> bool:
+    """Whether a generated expression reads only parameters and hoisted constants (no state, assignment, time)."""
+    for token in re.findall(r"(?<![\w.])[A-Za-z_]\w*", code):
+        if token == "t" or token.startswith(("s_", "a_", "_d")):
+            return False
+    return True
+
+
+def _is_function_name(root: ast.expr, name: ast.Name) -> bool:
+    return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(root))
+
+
+def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tuple[str, bool]:
+    """Numba source of the model functions and the Rodas4 kernel; also whether any law reads `time`."""
+    system = compiled.system
+    position = {sid: int(k) for k, sid in enumerate(compiled.state_ids[i] for i in structure.order)}
+    rename = {s: f"s_{s}" for s in compiled.state_ids}
+    rename.update({p: f"p_{p}" for p in compiled.param_ids})
+    rename.update({a: f"a_{a}" for a in system.assignments})
+    rename["time"] = "t"
+    pindex = {p: i for i, p in enumerate(compiled.param_ids)}
+    rates = [system.states[s].rate for s in compiled.state_ids]
+    rhs_assign = _needed_assignments(compiled, rates)
+    all_exprs = rates + [system.assignments[a].expr for a in rhs_assign]
+    time_dependent = any("time" in expressions.names(e) for e in all_exprs)
+    deps = _state_deps(compiled)
+    ordered = [a.id for a in system.ordered_assignments()]
+    # assignments that read no state and no time (directly or not) are constants of a segment
+    timed: set[str] = set()
+    for a in ordered:
+        names = expressions.names(system.assignments[a].expr)
+        if "time" in names or names & timed:
+            timed.add(a)
+    const_assign = {a for a in ordered if not deps[a] and a not in timed}
+    hoist = _Hoister(set(compiled.param_ids) | const_assign, const_assign)
+
+    def code(node: ast.expr | None) -> str:
+        return "0.0" if node is None else symbolic.to_scalar(hoist.apply(node), rename)
+
+    def expr_code(expr: str) -> str:
+        return code(expressions.parse(expr))
+
+    def assign_lines(ids: list[str]) -> list[str]:
+        return [f"    a_{a} = {expr_code(system.assignments[a].expr)}" for a in ids if a not in const_assign]
+
+    def loads(body: list[str]) -> list[str]:
+        """Loads of the states, parameters and constant slots a body reads (known after hoisting)."""
+        text = "\n".join(body)
+        used = set(re.findall(r"\b(?:s|p|_c)_?\w+", text))
+        out = [f"    p_{p} = p[{pindex[p]}]" for p in compiled.param_ids if f"p_{p}" in used]
+        out += [f"    _c{k} = d[{k}]" for k in range(len(hoist.defs)) if f"_c{k}" in used]
+        out += [f"    s_{s} = y[{position[s]}]" for s in compiled.state_ids if f"s_{s}" in used]
+        return out
+
+    # right-hand side
+    rhs_body = assign_lines(rhs_assign)
+    for s in compiled.state_ids:
+        rhs_body.append(f"    out[{position[s]}] = {expr_code(system.states[s].rate)}")
+
+    # Jacobian: chain rule through assignments, one state at a time
+    jac_body = assign_lines(rhs_assign)
+    by_column: dict[str, list[int]] = {}
+    for m, (_, jcol) in enumerate(structure.nonzeros):
+        by_column.setdefault(compiled.state_ids[jcol], []).append(m)
+    counter = 0
+    jac_const: list[str] = []
+    jac_var: list[str] = []
+    for sid in compiled.state_ids:
+        entries = by_column.get(sid, [])
+        if not entries:
+            continue
+        dnames: dict[str, str] = {}
+        for a in rhs_assign:
+            if sid not in deps[a]:
+                continue
+            d = symbolic.derivative(expressions.parse(system.assignments[a].expr), sid, dnames)
+            if d is None:
+                continue
+            name = f"_d{counter}"
+            counter += 1
+            jac_body.append(f"    {name} = {code(d)}")
+            jac_var.append(jac_body[-1])
+            dnames[a] = name
+        for m in entries:
+            row_sid = compiled.state_ids[structure.nonzeros[m][0]]
+            d = symbolic.derivative(expressions.parse(system.states[row_sid].rate), sid, dnames)
+            entry = code(d)
+            jac_body.append(f"    jv[{m}] = {entry}")
+            if _segment_constant(entry):
+                jac_const.append(f"    jv[{m}] = {entry}")
+            else:
+                jac_var.append(f"    jv[{m}] = {entry}")
+
+    # time derivative of the right-hand side (only used when a law reads `time`)
+    if time_dependent:
+        dt_body = assign_lines(rhs_assign)
+        dnames = {}
+        for a in rhs_assign:
+            d = symbolic.derivative(expressions.parse(system.assignments[a].expr), "time", dnames)
+            if d is not None:
+                name = f"_d{counter}"
+                counter += 1
+                dt_body.append(f"    {name} = {code(d)}")
+                dnames[a] = name
+        for s in compiled.state_ids:
+            d = symbolic.derivative(expressions.parse(system.states[s].rate), "time", dnames)
+            dt_body.append(f"    out[{position[s]}] = {code(d)}")
+    else:
+        dt_body = ["    out[:] = 0.0"]
+
+    # every assignment, in compiled.assignment_ids order, for outputs (constant ones read their slot)
+    obs_body = assign_lines(ordered)
+    for k, a in enumerate(compiled.assignment_ids):
+        value = hoist.slot_name(a) if a in const_assign else f"a_{a}"
+        obs_body.append(f"    out[{k}] = {value}")
+
+    # constants of a segment: constant assignments, then every hoisted slot
+    der_body = [f"    p_{p} = p[{pindex[p]}]" for p in compiled.param_ids]
+    der_body += [f"    a_{a} = {symbolic.scalar_code(system.assignments[a].expr, rename)}"
+                 for a in ordered if a in const_assign]
+    der_body += [f"    d[{k}] = {symbolic.to_scalar(node, rename)}" for k, node in enumerate(hoist.defs)]
+
+    lines = ["import math", "import numpy as np", "from numba import njit, prange", "", symbolic.POW_HELPER, ""]
+    consts = {**rodas4.CONTROL, "GAMMA": rodas4.METHOD.gamma}
+    lines += [f"{k} = {float(v)!r}" for k, v in consts.items()]
+    lines += [f"ORDER = {rodas4.ORDER}", f"ERROR_ORDER = {rodas4.ERROR_ORDER}",
+              f"STATUS_OK = {rodas4.STATUS_OK}", f"STATUS_MAX_STEPS = {rodas4.STATUS_MAX_STEPS}",
+              f"STATUS_STEP_UNDERFLOW = {rodas4.STATUS_STEP_UNDERFLOW}",
+              f"TIME_EPS = {TIME_EPS!r}", f"RATE_CLEAN = {RATE_CLEAN!r}", f"REF_EPS = {REF_EPS!r}",
+              f"TIME_DEPENDENT = {time_dependent!r}", f"N_DERIVED = {max(len(hoist.defs), 1)}", ""]
+    njit = "@njit(cache=True, nogil=True)"
+    lines += [njit, "def _derived(p, d):", *der_body, "    return", ""]
+    lines += [njit, "def _rhs(t, y, p, d, out):", *loads(rhs_body), *rhs_body, "    return", ""]
+    lines += [njit, "def _jac(t, y, p, d, jv):", *loads(jac_body), *jac_body, "    return", ""]
+    # the kernel writes the entries that depend only on parameters once per segment, the others every step
+    var_body = assign_lines(rhs_assign) + jac_var
+    lines += [njit, "def _jac_const(p, d, jv):", *loads(jac_const), *jac_const, "    return", ""]
+    lines += [njit, "def _jac_var(t, y, p, d, jv):", *loads(var_body), *var_body, "    return", ""]
+    lines += [njit, "def _dfdt(t, y, p, d, out):", *loads(dt_body), *dt_body, "    return", ""]
+    lines += [njit, "def _observe(t, y, p, d, out):", *loads(obs_body), *obs_body, "    return", ""]
+    fac, sol, lu_size = factor_solve_source(structure, diagonal_index(structure))
+    lines += [f"PIVOT_FLOOR = {PIVOT_FLOOR!r}", f"LU_SIZE = {lu_size}", ""]
+    lines += [njit, *fac, "", njit, *sol, ""]
+    lines.append(rodas4.kernel_source(rodas4.METHOD, time_dependent))
+    return "\n".join(lines) + "\n", time_dependent
+
+
+def _solver_fingerprint() -> str:
+    """Hash of the solver sources and numba version: part of every cache key."""
+    import numba
+
+    h = hashlib.sha256(numba.__version__.encode())
+    for mod in (rodas4, structure_mod, symbolic, sys.modules[__name__]):
+        h.update(Path(mod.__file__ or "").read_bytes())
+    h.update(np.__version__.encode())
+    return h.hexdigest()[:16]
+
+
+def _load_module(source: str) -> tuple[ModuleType, str]:
+    key = hashlib.sha256((_solver_fingerprint() + source).encode()).hexdigest()[:24]
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key], key
+        folder = cache_dir()
+        path = folder / f"ketasim_jit_{key}.py"
+        if not path.exists() or path.read_text() != source:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(source)
+            os.replace(tmp, path)
+        name = f"ketasim_jit_{key}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise KetasimError(f"cannot load the compiled solver from {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _LOADED[key] = module
+        return module, key
+
+
+def build(compiled: CompiledSystem) -> JitModel:
+    """Structure, source and loaded module for a compiled System (cached per source in this process)."""
+    structure = block_structure(structural_jacobian(compiled))
+    source, time_dependent = generate_source(compiled, structure)
+    module, key = _load_module(source)
+    position = np.empty(len(structure.order), dtype=np.int64)
+    position[structure.order] = np.arange(len(structure.order))
+    diag = diagonal_index(structure)
+    return JitModel(compiled, structure, position, diag, module, time_dependent, key)
