@@ -23,6 +23,11 @@ def _lig_row(target: str, ligand: str, key: str, r: dict[str, object]) -> str:
     return f"| {target} | {ligand} | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
 
 
+def _lig_row(target: str, ligand: str, key: str, r: dict[str, object]) -> str:
+    note = _cell(r.get("note", ""))
+    return f"| {target} | {ligand} | {key} | {r['value']} | {r['unit']} | {r['source']} | {note} |"
+
+
 def generated() -> str:
     nodes = data.load("mechanism/nodes.yaml")
     params = data.load("mechanism/parameters.yaml")
@@ -50,17 +55,11 @@ def generated() -> str:
     for target in ("nmda", "mu_opioid", "ampa", "mtor", "rapamycin_peripheral"):
         for cid, rec in lig[target].items():
             for key, r in rec.items():
-                out.append(
-                    f"| {target} | {cid} | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
-                )
+                out.append(_lig_row(target, cid, key, r))
     for key, r in lig["in_vivo_potency"].items():
-        out.append(
-            f"| nmda | (in-vivo factor, {key}) | factor | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
-        )
+        out.append(_lig_row("nmda", f"(in-vivo factor, {key})", "factor", r))
     for key, r in lig["interneuron_selectivity"].items():
-        out.append(
-            f"| nmda | (interneuron selectivity) | {key} | {r['value']} | {r['unit']} | {r['source']} | {_cell(r.get('note', ''))} |"
-        )
+        out.append(_lig_row("nmda", "(interneuron selectivity)", key, r))
     out += [
         "",
         "Derived interneuron selectivity per NMDA ligand: "

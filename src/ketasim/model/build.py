@@ -67,17 +67,30 @@ def add_exposure(system: System, compounds: list[str], weight_ref: float = 70.0)
         rec = c.record
         for key, attr in (("ke0", "ke0"), ("fu_plasma", "fu"), ("kp_uu_brain", "kpuu"), ("molar_mass", "mw")):
             r = rec[key]
-            system.add_parameter(Parameter(f"{attr}_{cid}", float(r["value"]), r["unit"], r["source"], r.get("note", "")))
-        system.add_state(State(
-            f"{cid}_brain", f"ke0_{cid} * (fu_{cid} * kpuu_{cid} * {cid} - {cid}_brain)", 0.0, "ng/mL",
-            f"{cid} unbound brain (effect-site) concentration", None, "node",
-        ))
-        system.add_assignment(Assignment(f"{cid}_brain_um", f"{cid}_brain / mw_{cid}", "uM", f"{cid} unbound brain, uM"))
+            system.add_parameter(
+                Parameter(f"{attr}_{cid}", float(r["value"]), r["unit"], r["source"], r.get("note", ""))
+            )
+        system.add_state(
+            State(
+                f"{cid}_brain",
+                f"ke0_{cid} * (fu_{cid} * kpuu_{cid} * {cid} - {cid}_brain)",
+                0.0,
+                "ng/mL",
+                f"{cid} unbound brain (effect-site) concentration",
+                None,
+                "node",
+            )
+        )
+        system.add_assignment(
+            Assignment(f"{cid}_brain_um", f"{cid}_brain / mw_{cid}", "uM", f"{cid} unbound brain, uM")
+        )
         system.add_state(State(f"auc_{cid}", cid, 0.0, "ng*h/mL", f"{cid} plasma AUC from time 0", None, "auc"))
         system.add_input(f"{cid}_brain")
     for total, (a, b) in TOTALS.items():
         if a in compounds and b in compounds:
-            system.add_assignment(Assignment(total, f"{a} + {b}", "ng/mL", f"{total} plasma concentration, total of both enantiomers"))
+            system.add_assignment(
+                Assignment(total, f"{a} + {b}", "ng/mL", f"{total} plasma concentration, total of both enantiomers")
+            )
             system.add_state(State(f"auc_{total}", total, 0.0, "ng*h/mL", f"{total} plasma AUC", None, "auc"))
 
 
@@ -85,10 +98,7 @@ def _dose_mg(adm: Administration, text: str | None, weight: Array, species: str)
     if text is None:
         raise DoseError(f"no dose given for {adm.drug}; add e.g. --dose '56 mg' or --dose '0.5 mg/kg'")
     dose = parse_dose(text)
-    if dose.per_kg:
-        mg = dose.value * weight
-    else:
-        mg = np.full_like(weight, dose.value)
+    mg = dose.value * weight if dose.per_kg else np.full_like(weight, dose.value)
     limit = catalog.drug(adm.drug).max_studied_dose.get(species)
     if limit:
         cap = parse_dose(f"{limit['value']} {limit['unit']}")
@@ -103,8 +113,15 @@ def _dose_mg(adm: Administration, text: str | None, weight: Array, species: str)
 
 
 def administration_events(
-    adm: Administration, pkset: PKSet, values: dict[str, Array], weight: Array, species: str, age: Array,
-    t0: float, duration_h: float, track_elimination: bool,
+    adm: Administration,
+    pkset: PKSet,
+    values: dict[str, Array],
+    weight: Array,
+    species: str,
+    age: Array,
+    t0: float,
+    duration_h: float,
+    track_elimination: bool,
 ) -> tuple[list[DoseEvent], list[float], dict[str, Array]]:
     """Dose events for one administration starting at t0; returns events, dose times, mg per compound."""
     d = catalog.drug(adm.drug)
@@ -115,8 +132,12 @@ def administration_events(
     if adm.events:
         for i, ev in enumerate(adm.events):
             if not isinstance(ev, dict) or "time" not in ev or "dose" not in ev:
-                raise ScenarioError(f"dose event {i + 1} must have 'time' and 'dose', e.g. {{time: '0 h', dose: '56 mg'}}")
-            schedule.append((t0 + parse_duration(ev["time"], what="dose time"), _dose_mg(adm, str(ev["dose"]), weight, species)))
+                raise ScenarioError(
+                    f"dose event {i + 1} must have 'time' and 'dose', e.g. {{time: '0 h', dose: '56 mg'}}"
+                )
+            schedule.append(
+                (t0 + parse_duration(ev["time"], what="dose time"), _dose_mg(adm, str(ev["dose"]), weight, species))
+            )
     else:
         regimen = parse_regimen(adm.regimen, duration_h - t0 if duration_h > t0 else duration_h)
         maintenance = _dose_mg(adm, adm.dose, weight, species)
@@ -146,7 +167,7 @@ def administration_events(
             if devices:
                 size = float(devices["size_mg"])
                 gap = parse_duration(devices["interval"])
-                n_dev = int(math.ceil(float(np.max(mg)) / size - 1e-9))
+                n_dev = math.ceil(float(np.max(mg)) / size - 1e-9)
                 pieces = [(k, np.clip(mg - k * size, 0.0, size) * share) for k in range(n_dev)]
             else:
                 gap, pieces = 0.0, [(0, amount)]
@@ -177,8 +198,9 @@ def administration_events(
                 if track_elimination and np.any(np.abs(lost) > 0):
                     # the lost part leaves when absorption starts, so nothing of a dose shows before its lag
                     for (lg,), mask in _timing_groups(piece.shape, lag):
-                        events.append(DoseEvent(t + lg, f"{comp}_eliminated", amount=lost * mask,
-                                                label=f"{adm.drug} presystemic"))
+                        events.append(
+                            DoseEvent(t + lg, f"{comp}_eliminated", amount=lost * mask, label=f"{adm.drug} presystemic")
+                        )
     return events, [s[0] for s in schedule], given
 
 
@@ -189,6 +211,8 @@ def _timing_groups(shape: tuple[int, ...], *timings: Any) -> list[tuple[tuple[fl
     events of their own, each carrying only their part of the dose (zero for the other subjects).
     """
     cols = [np.broadcast_to(np.asarray(x, dtype=float), shape).reshape(-1) for x in timings]
+    if all(len(c) == 0 or bool(np.all(c == c[0])) for c in cols):  # shared timing: skip the slow row-unique
+        return [(tuple(float(c[0]) if len(c) else 0.0 for c in cols), 1.0)]
     uniq, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
     if len(uniq) == 1:
         return [(tuple(float(v) for v in uniq[0]), 1.0)]
@@ -240,7 +264,8 @@ def prepare(
         clash = set(s.compounds) & set(present)
         if clash:
             raise ScenarioError(
-                f"cannot combine drugs whose models both describe {sorted(clash)} in one scenario; simulate them separately"
+                f"cannot combine drugs whose models both describe {sorted(clash)} in one scenario; "
+                "simulate them separately"
             )
         present.extend(s.compounds)
 
@@ -281,10 +306,18 @@ def prepare(
     events: list[DoseEvent] = []
     doses: dict[str, Array] = {}
     dose_times: list[float] = []
-    if catalog.drug(main.drug).components:
+    main_set = _pkset_for(main.drug, species)
+    if main_set is not None:
         ev, times, given = administration_events(
-            main, sets[_pkset_for(main.drug, species).id], all_values, cov["weight"], species, cov["age"],  # type: ignore[union-attr]
-            0.0, duration, track_elimination,
+            main,
+            main_set,
+            all_values,
+            cov["weight"],
+            species,
+            cov["age"],
+            0.0,
+            duration,
+            track_elimination,
         )
         events += ev
         dose_times += times
@@ -303,7 +336,15 @@ def prepare(
         for k, v in given.items():
             doses[k] = doses.get(k, 0.0) + v
     return Prepared(
-        scenario=scenario, system=system, compiled=compiled, params=params, events=events,
-        t_start=t_start, t_end=duration, dose_times=dose_times or [0.0], compounds=present,
-        doses_mg=doses, covariates=cov,
+        scenario=scenario,
+        system=system,
+        compiled=compiled,
+        params=params,
+        events=events,
+        t_start=t_start,
+        t_end=duration,
+        dose_times=dose_times or [0.0],
+        compounds=present,
+        doses_mg=doses,
+        covariates=cov,
     )
