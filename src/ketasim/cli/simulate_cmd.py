@@ -13,9 +13,9 @@ from rich.table import Table
 
 from ..errors import ScenarioError
 from ..results import Result
-from ..scenario import load_scenario, make_scenario, parse_pretreat
 from ..simulate import simulate
 from ..units import parse_times
+from . import scenario_options as so
 from .app import app
 from .output import write_table_atomic
 
@@ -47,48 +47,26 @@ def result_json(result: Result, at_labels: list[str]) -> dict[str, Any]:
 
 @app.command("simulate")
 def simulate_cmd(
-    scenario_file: Annotated[
-        Path | None, typer.Argument(help="YAML scenario file (options below override it)")
-    ] = None,
-    drug: Annotated[
-        str | None, typer.Option(help="esketamine, ketamine, arketamine, hnk_2r6r, lanicemine, ...")
-    ] = None,
-    route: Annotated[str | None, typer.Option(help="iv, intranasal, oral, im, ip, icv")] = None,
-    dose: Annotated[str | None, typer.Option(help="e.g. '84 mg' or '0.5 mg/kg'")] = None,
-    over: Annotated[str | None, typer.Option(help="IV infusion duration, e.g. '40 min'")] = None,
-    regimen: Annotated[
-        str | None,
-        typer.Option(help="single, spravato, spravato-weekly, twice-weekly, weekly, 'every 3.5 d x 8'"),
-    ] = None,
-    first_dose: Annotated[
-        str | None, typer.Option(help="first dose if different (spravato default: 56 mg, 28 mg if 65+)")
-    ] = None,
-    species: Annotated[str | None, typer.Option(help="human, rat or mouse")] = None,
-    weight: Annotated[
-        str | None, typer.Option(help="body weight in kg (default: human 70, rat 0.3, mouse 0.025)")
-    ] = None,
-    age: Annotated[float | None, typer.Option(help="age in years")] = None,
-    duration: Annotated[str | None, typer.Option(help="how long to simulate, e.g. '7d', '12w'")] = None,
-    hypothesis: Annotated[
-        str | None, typer.Option(help="glutamate_mtor (default), opioid, hnk_ampa, or A+B")
-    ] = None,
-    pretreat: Annotated[
-        list[str] | None,
-        typer.Option(help="DRUG:DOSE:ROUTE:OFFSET, e.g. 'naltrexone:50 mg:oral:45 min' (repeatable)"),
-    ] = None,
+    scenario_file: so.ScenarioFileArg = None,
+    drug: so.DrugOpt = None,
+    route: so.RouteOpt = None,
+    dose: so.DoseOpt = None,
+    over: so.OverOpt = None,
+    regimen: so.RegimenOpt = None,
+    first_dose: so.FirstDoseOpt = None,
+    species: so.SpeciesOpt = None,
+    weight: so.WeightOpt = None,
+    age: so.AgeOpt = None,
+    duration: so.DurationOpt = None,
+    hypothesis: so.HypothesisOpt = None,
+    pretreat: so.PretreatOpt = None,
     at: Annotated[str | None, typer.Option(help="report values at these times, e.g. '4h,24h,7d'")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    out: Annotated[
-        Path | None, typer.Option(help="write the tidy time course to FILE.csv or FILE.parquet")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="write the tidy time course to FILE.csv or FILE.parquet")] = None,
     # --- population runs (population_run.py): --n virtual subjects, one row of summaries each -------------
-    n: Annotated[
-        int | None, typer.Option("--n", help="simulate N virtual subjects; needs --out FILE.parquet")
-    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="simulate N virtual subjects; needs --out FILE.parquet")] = None,
     seed: Annotated[int, typer.Option(help="random seed of the virtual subjects (with --n)")] = 0,
-    chunk_size: Annotated[
-        int | None, typer.Option(help="subjects per chunk (with --n; default 5000)")
-    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="subjects per chunk (with --n; default 5000)")] = None,
     workers: Annotated[int, typer.Option(help="Dask worker processes on this machine (with --n)")] = 1,
     scheduler: Annotated[
         str | None, typer.Option(help="address of a running Dask scheduler, e.g. tcp://host:8786 (with --n)")
@@ -97,37 +75,42 @@ def simulate_cmd(
     # --- end of population-run options ------------------------------------------------------------------
 ) -> None:
     """Simulate one subject: plasma and brain exposure, every mechanism node, and MADRS."""
-    fields: dict[str, Any] = {
-        "drug": drug,
-        "route": route,
-        "dose": dose,
-        "over": over,
-        "regimen": regimen,
-        "first_dose": first_dose,
-        "species": species,
-        "weight": weight,
-        "age": age,
-        "duration": duration,
-        "hypothesis": hypothesis,
-    }
-    if pretreat:
-        fields["pretreatments"] = [parse_pretreat(p).model_dump() for p in pretreat]
+    fields = so.scenario_fields(
+        drug=drug,
+        route=route,
+        dose=dose,
+        over=over,
+        regimen=regimen,
+        first_dose=first_dose,
+        species=species,
+        weight=weight,
+        age=age,
+        duration=duration,
+        hypothesis=hypothesis,
+        pretreat=pretreat,
+    )
     at_labels = [label for label, _ in parse_times(at)] if at else []
     if at_labels:
         fields["at"] = at_labels
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise ScenarioError(f"--out {str(out)!r} must end in .csv or .parquet")
-    if scenario_file is not None:
-        scenario = load_scenario(scenario_file, fields)
-    else:
-        if drug is None:
-            raise ScenarioError("no drug given; add --drug esketamine (or give a scenario file)")
-        scenario = make_scenario({k: v for k, v in fields.items() if v is not None})
+    if out is not None and not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise ScenarioError(f"folder {str(out.parent)!r} for --out does not exist; create it first")
+    scenario = so.build_scenario(scenario_file, fields)
     if n is not None or scheduler is not None or workers != 1 or chunk_size is not None:  # population run
         from ..population_run import cli_run
 
-        cli_run(scenario, n, out, seed=seed, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
-                quiet=quiet, as_json=as_json)
+        cli_run(
+            scenario,
+            n,
+            out,
+            seed=seed,
+            chunk_size=chunk_size,
+            workers=workers,
+            scheduler=scheduler,
+            quiet=quiet,
+            as_json=as_json,
+        )
         return
     result = simulate(scenario)
     at_labels = list(scenario.at)
