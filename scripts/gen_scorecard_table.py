@@ -46,10 +46,15 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+#: simulated values below this are solver noise (tolerances 1e-8 relative): printed as 0 so the page is the
+#: same on every machine
+SOLVER_NOISE = 1e-6
+
+
 def _num(x: float | None) -> str:
     if x is None:
         return "-"
-    if abs(x) < 1e-9:
+    if abs(x) < SOLVER_NOISE:
         return "0"
     return f"{x:.3g}"
 
