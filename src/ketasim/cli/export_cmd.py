@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from ..errors import ScenarioError
-from ..io.sbml import to_sbml, validate_sbml
 from ..model.build import prepare
 from .app import app
 from .scenario_options import (
@@ -87,6 +86,8 @@ def export_sbml_cmd(
         pretreat=pretreat,
     )
     scenario = build_scenario(scenario_file, fields)
+    from ..io.sbml import to_sbml, validate_sbml  # libsbml loads only when exporting
+
     text = to_sbml(prepare(scenario))
     validate_sbml(text)
     write_text_atomic(text, out)

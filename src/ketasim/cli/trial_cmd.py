@@ -6,17 +6,19 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import ScenarioError
-from ..trials import TrialResult, load_trial, run_trial
-from ..trials.run import DEFAULT_CHUNK
+from ..trials.defaults import DEFAULT_CHUNK
 from .app import app
 from .output import write_table_atomic
+
+if TYPE_CHECKING:
+    from ..trials import TrialResult
 
 
 def _write_text_atomic(text: str, path: Path) -> None:
@@ -110,6 +112,8 @@ def trial_cmd(
     out: Annotated[Path | None, typer.Option(help="folder for subjects.parquet, visits.parquet, summary.json")] = None,
 ) -> None:
     """Simulate a clinical trial: virtual subjects, arms, clinical layer, endpoints and statistics."""
+    from ..trials import load_trial, run_trial  # statsmodels and lifelines load only for trials
+
     spec = load_trial(trial_file)
     result = run_trial(
         spec,

@@ -48,13 +48,12 @@ from .clinical import (
     session_cadss,
     stable_at_end,
 )
+from .defaults import DEFAULT_CHUNK
 from .spec import ArmSpec, Endpoint, RegimenSpec, TrialSpec
 
 Array = np.ndarray
 
-#: subjects per simulate() call unless the caller says otherwise: measured best for the BDF solver
-#: (CPU ms per subject over 28 days of esketamine: 154 at 25, 61 at 100, 51 at 200-300, 168 at 400)
-DEFAULT_CHUNK = 200
+
 #: the solver for trial chunks: LSODA (what `auto` picks for small batches) was 8x slower at 10 subjects
 TRIAL_SOLVER = SolverOptions(method="BDF")
 #: trials with at least this many subjects in all arms together use the batched JIT solver (its one-off compile,
