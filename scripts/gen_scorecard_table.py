@@ -18,7 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ketasim.cli.scorecard_cmd import describe_study
-from ketasim.evidence.experiments import Config, Experiment, ExperimentSet, experiment_set, make_config
+from ketasim.evidence.experiments import (
+    SOLVER_NOISE,
+    Config,
+    Experiment,
+    ExperimentSet,
+    experiment_set,
+    make_config,
+)
 from ketasim.evidence.scorecard import Scorecard, run_scorecard
 from ketasim.mechanism import hypotheses
 
@@ -46,15 +53,12 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-#: simulated values below this are solver noise (tolerances 1e-8 relative): printed as 0 so the page is the
-#: same on every machine
-SOLVER_NOISE = 1e-6
 
 
 def _num(x: float | None) -> str:
     if x is None:
         return "-"
-    if abs(x) < SOLVER_NOISE:
+    if abs(x) < SOLVER_NOISE:  # noise: the same on every machine
         return "0"
     return f"{x:.3g}"
 

@@ -922,7 +922,14 @@ def _scaled(lo: float, hi: float, scale: float) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------------------------ rules
+#: magnitudes below this are solver noise (tolerances 1e-8 relative); shown as 0 so verdict texts and the
+#: generated docs are the same on every machine
+SOLVER_NOISE = 1e-6
+
+
 def _fmt(x: float) -> str:
+    if abs(x) < SOLVER_NOISE:
+        return "0"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if math.isnan(x):
