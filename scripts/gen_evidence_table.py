@@ -9,13 +9,13 @@ outside the markers is hand-written and left alone. `--check` exits 1 when the f
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ketasim import data
+from ketasim.docgen import replace_blocks
 from ketasim.evidence import EvidenceBase, all_claim_strengths, evidence_base, study_weight
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "docs" / "evidence.md"
@@ -177,15 +177,7 @@ GENERATORS: dict[str, Callable[[EvidenceBase], str]] = {
 
 def render(text: str, base: EvidenceBase) -> str:
     """Replace every generated block in `text` with freshly generated content."""
-    for name, make in GENERATORS.items():
-        begin, end = f"<!-- BEGIN GENERATED: {name} -->", f"<!-- END GENERATED: {name} -->"
-        pattern = re.compile(rf"{re.escape(begin)}.*?{re.escape(end)}", re.DOTALL)
-        found = pattern.search(text)
-        if found is None:
-            raise SystemExit(f"marker for generated block {name!r} not found")
-        start, stop = found.span()
-        text = f"{text[:start]}{begin}\n{make(base)}\n{end}{text[stop:]}"
-    return text
+    return replace_blocks(text, GENERATORS, base)
 
 
 def main(argv: list[str] | None = None) -> int:

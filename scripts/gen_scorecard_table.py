@@ -12,12 +12,12 @@ for README.md. Every failing finding must have an explanation in experiments.yam
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from ketasim.cli.scorecard_cmd import describe_study
+from ketasim.docgen import replace_blocks
 from ketasim.evidence.experiments import (
     SOLVER_NOISE,
     Config,
@@ -239,15 +239,7 @@ GENERATORS: dict[str, Callable[[Scorecard], str]] = {
 
 def render(text: str, sc: Scorecard) -> str:
     """Replace every scorecard block in `text` with content generated from `sc`."""
-    for name, make in GENERATORS.items():
-        begin, end = f"<!-- BEGIN GENERATED: {name} -->", f"<!-- END GENERATED: {name} -->"
-        pattern = re.compile(rf"{re.escape(begin)}.*?{re.escape(end)}", re.DOTALL)
-        found = pattern.search(text)
-        if found is None:
-            raise SystemExit(f"marker for generated block {name!r} not found")
-        start, stop = found.span()
-        text = f"{text[:start]}{begin}\n{make(sc)}\n{end}{text[stop:]}"
-    return text
+    return replace_blocks(text, GENERATORS, sc)
 
 
 def main(argv: list[str] | None = None) -> int:
