@@ -38,6 +38,12 @@ from common import (  # noqa: E402
 TARGET_SIZE = 100_000
 
 
+#: issue 4's exploration benchmark: a two-arm trial of this many subjects per arm over 12 weeks
+TRIAL_N_PER_ARM = 10000
+#: trial chunk size for the batched solver (large chunks amortise per-call set-up)
+TRIAL_CHUNK = 2000
+
+
 def _child(script: str, *args: str) -> dict[str, Any]:
     """Run a benchmark script in a fresh interpreter and return its result line."""
     proc = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True, check=False)
@@ -118,9 +124,12 @@ def main() -> None:
             t["met"] = bool(m >= t["target"]) if name == "ratio" else bool(m <= t["target"])
         shown = "not measured" if m is None else f"{m:,.1f} ({'met' if t['met'] else 'NOT met'})"
         print(f"  target {name}: {t['target']:,} -> {shown}", flush=True)
+    trial = _child("bench_trials.py", "--n", str(TRIAL_N_PER_ARM), "--chunk-size", str(TRIAL_CHUNK))
+    print(f"  trial: 2 arms x {trial['n_per_arm']:,} subjects over 12 weeks in {trial['wall_s']:.1f} s "
+          f"({trial['subjects_per_s']:,.0f} subjects/s, {trial['workers']} workers)", flush=True)
     results = {
         "scenario": SCENARIO, "seed": SEED, "machine": machine, "ketasim": runs, "libroadrunner": rr,
-        "ratios": ratios, "targets": targets,
+        "ratios": ratios, "targets": targets, "trial": trial,
     }
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"  wrote {args.out}", flush=True)
