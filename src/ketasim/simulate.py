@@ -22,14 +22,13 @@ Array = np.ndarray
 def observe_all(compiled: CompiledSystem, times: Array, states: Array, params: Array) -> dict[str, Array]:
     """Every assignment at every output time in one vectorised call: (n_times, n_subjects) arrays.
 
-    Assignments never read infusion inputs, so the nominal parameter matrix serves for all times.
+    States enter as (n_states, n_times, n_subjects) and parameters as (n_params, n_subjects), which numpy
+    broadcasts over time: no copy of the parameters per time. Assignments never read infusion inputs, so the
+    nominal parameter matrix serves for all times.
     """
-    n_t, n_s, n = states.shape
-    flat = states.transpose(1, 0, 2).reshape(n_s, n_t * n)
-    p = np.tile(params, (1, n_t))
-    time = np.repeat(times, n)
-    out = compiled.observe(time, flat, p)  # type: ignore[arg-type]
-    return {k: np.asarray(v).reshape(n_t, n) for k, v in out.items()}
+    n_t, _, n = states.shape
+    out = compiled.observe(times[:, None], states.transpose(1, 0, 2), params)  # type: ignore[arg-type]
+    return {k: np.broadcast_to(np.asarray(v), (n_t, n)).copy() for k, v in out.items()}
 
 
 def run_prepared(

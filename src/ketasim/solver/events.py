@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..errors import KetasimError
+
+#: two event times closer than this (hours, about 4 microseconds) are the same instant
+TIME_EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -35,3 +41,31 @@ def infusion(
         DoseEvent(time, state, rate=rate_value, label=label),
         DoseEvent(time + duration, state, rate=neg, label=label),
     ]
+
+
+def check_times(t_out: np.ndarray, t_start: float) -> np.ndarray:
+    """Validate output times (non-empty, increasing, not before the start); return them as a float array."""
+    t_out = np.asarray(t_out, dtype=float)
+    if t_out.ndim != 1 or len(t_out) == 0:
+        raise KetasimError("output times must be a non-empty list of hours")
+    if np.any(np.diff(t_out) < 0):
+        raise KetasimError("output times must be in increasing order")
+    if t_out[0] < t_start - TIME_EPS:
+        raise KetasimError(f"output time {t_out[0]} h is before the simulation start {t_start} h")
+    return t_out
+
+
+def segment_boundaries(
+    events: Sequence[DoseEvent], t_start: float, t_end: float
+) -> tuple[list[float], list[DoseEvent]]:
+    """Event-free segment boundaries (start, end and every event time up to the end, instants closer than
+    TIME_EPS merged) and the events in time order. Shared by both solvers, so both cut time identically."""
+    for ev in events:
+        if ev.time < t_start - TIME_EPS:
+            raise KetasimError(f"a dose event at {ev.time} h comes before the simulation start {t_start} h")
+    boundaries = sorted({t_start, t_end, *[float(e.time) for e in events if e.time <= t_end + TIME_EPS]})
+    merged: list[float] = []
+    for b in boundaries:
+        if not merged or b - merged[-1] > TIME_EPS:
+            merged.append(b)
+    return merged, sorted(events, key=lambda e: e.time)

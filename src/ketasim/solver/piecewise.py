@@ -17,10 +17,7 @@ from scipy.sparse import csr_matrix, identity, kron
 from ..errors import KetasimError
 from ..model import expressions
 from .codegen import CompiledSystem
-from .events import DoseEvent
-
-#: two event times closer than this (hours, about 4 microseconds) are the same instant
-TIME_EPS = 1e-9
+from .events import TIME_EPS, DoseEvent, check_times, segment_boundaries
 
 
 @dataclass(frozen=True)
@@ -87,27 +84,13 @@ def integrate(
 
         return integrate_batched(compiled, params, events, t_out, t_start, rtol=options.rtol, atol=options.atol,
                                  y0=y0, progress=progress)
-    t_out = np.asarray(t_out, dtype=float)
-    if t_out.ndim != 1 or len(t_out) == 0:
-        raise KetasimError("output times must be a non-empty list of hours")
-    if np.any(np.diff(t_out) < 0):
-        raise KetasimError("output times must be in increasing order")
-    if t_out[0] < t_start - TIME_EPS:
-        raise KetasimError(f"output time {t_out[0]} h is before the simulation start {t_start} h")
+    t_out = check_times(t_out, t_start)
     n_states, n = len(compiled.state_ids), params.shape[1]
     p = np.array(params, dtype=float, copy=True)
     y = compiled.initial(p) if y0 is None else np.array(y0, dtype=float, copy=True)
 
-    for ev in events:
-        if ev.time < t_start - TIME_EPS:
-            raise KetasimError(f"a dose event at {ev.time} h comes before the simulation start {t_start} h")
     t_end = float(t_out[-1])
-    boundaries = sorted({t_start, t_end, *[float(e.time) for e in events if e.time <= t_end + TIME_EPS]})
-    merged: list[float] = []
-    for b in boundaries:
-        if not merged or b - merged[-1] > TIME_EPS:
-            merged.append(b)
-    pending = sorted(events, key=lambda e: e.time)
+    merged, pending = segment_boundaries(events, t_start, t_end)
 
     sparsity = None
     method = options.method

@@ -128,18 +128,29 @@ class RegimenSpec(_Model):
         return v
 
 
-class PretreatmentSpec(_Model):
-    """A drug given once, `offset` before the arm's first dose."""
+class _Treatment(_Model):
+    """A drug by a route: the drug must exist; routes are compared in lower case."""
 
     drug: str
-    dose: str
-    route: str = "oral"
-    offset: str
+    route: str = "iv"
 
     @field_validator("drug")
     @classmethod
     def _drug(cls, v: str) -> str:
         return _check(lambda x: catalog.drug(x).id, v.strip().lower())
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, v: str) -> str:
+        return v.strip().lower()
+
+
+class PretreatmentSpec(_Treatment):
+    """A drug given once, `offset` before the arm's first dose."""
+
+    dose: str
+    route: str = "oral"
+    offset: str
 
     @field_validator("dose")
     @classmethod
@@ -154,24 +165,12 @@ class PretreatmentSpec(_Model):
         return v
 
 
-class ArmSpec(_Model):
+class ArmSpec(_Treatment):
     """One treatment: a drug by a route on a regimen, optionally a pretreatment and its own hypothesis."""
 
-    drug: str
-    route: str = "iv"
     regimen: RegimenSpec = Field(default_factory=RegimenSpec)
     pretreatment: PretreatmentSpec | None = None
     hypothesis: str | None = None
-
-    @field_validator("drug")
-    @classmethod
-    def _drug(cls, v: str) -> str:
-        return _check(lambda x: catalog.drug(x).id, v.strip().lower())
-
-    @field_validator("route")
-    @classmethod
-    def _route(cls, v: str) -> str:
-        return v.strip().lower()
 
     @field_validator("hypothesis")
     @classmethod
@@ -237,12 +236,10 @@ class BackgroundSpec(_Model):
     oral_antidepressant: Literal["none", "continued", "new"] = "none"
 
 
-class OpenLabelSpec(_Model):
+class OpenLabelSpec(_Treatment):
     """Randomized-withdrawal: the open-label treatment every subject gets before randomization."""
 
     duration: str
-    drug: str
-    route: str = "iv"
     regimen: RegimenSpec = Field(default_factory=RegimenSpec)
 
     @field_validator("duration")
@@ -250,16 +247,6 @@ class OpenLabelSpec(_Model):
     def _duration(cls, v: str) -> str:
         _check(lambda x: parse_duration(x, allow_zero=False), v)
         return v
-
-    @field_validator("drug")
-    @classmethod
-    def _drug(cls, v: str) -> str:
-        return _check(lambda x: catalog.drug(x).id, v.strip().lower())
-
-    @field_validator("route")
-    @classmethod
-    def _route(cls, v: str) -> str:
-        return v.strip().lower()
 
 
 class StabilitySpec(_Model):

@@ -27,10 +27,10 @@ import numpy as np
 
 from ...errors import KetasimError
 from ..codegen import CompiledSystem
-from ..events import DoseEvent
+from ..events import DoseEvent, check_times
 from . import rodas4
 from .jit import JitModel, build
-from .schedule import Schedule, check_times, pack
+from .schedule import Schedule, pack
 
 Array = np.ndarray
 

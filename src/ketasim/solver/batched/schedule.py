@@ -16,8 +16,7 @@ import numpy as np
 
 from ...errors import KetasimError
 from ..codegen import CompiledSystem
-from ..events import DoseEvent
-from ..piecewise import TIME_EPS
+from ..events import TIME_EPS, DoseEvent, check_times, segment_boundaries
 
 Array = np.ndarray
 
@@ -39,33 +38,13 @@ class Schedule:
     out_hi: Array  # (B,) int64
 
 
-def check_times(t_out: Array, t_start: float) -> Array:
-    """Validate output times as the reference path does; return them as a float array."""
-    t_out = np.asarray(t_out, dtype=float)
-    if t_out.ndim != 1 or len(t_out) == 0:
-        raise KetasimError("output times must be a non-empty list of hours")
-    if np.any(np.diff(t_out) < 0):
-        raise KetasimError("output times must be in increasing order")
-    if t_out[0] < t_start - TIME_EPS:
-        raise KetasimError(f"output time {t_out[0]} h is before the simulation start {t_start} h")
-    return t_out
-
-
 def pack(
     compiled: CompiledSystem, position: Array, events: Sequence[DoseEvent], t_out: Array, t_start: float, n: int
 ) -> Schedule:
     """Pack events and output ownership; `position` maps original state index to permuted position."""
     t_out = check_times(t_out, t_start)
-    for ev in events:
-        if ev.time < t_start - TIME_EPS:
-            raise KetasimError(f"a dose event at {ev.time} h comes before the simulation start {t_start} h")
     t_end = float(t_out[-1])
-    boundaries = sorted({t_start, t_end, *[float(e.time) for e in events if e.time <= t_end + TIME_EPS]})
-    merged: list[float] = []
-    for b in boundaries:
-        if not merged or b - merged[-1] > TIME_EPS:
-            merged.append(b)
-    pending = sorted(events, key=lambda e: e.time)
+    merged, pending = segment_boundaries(events, t_start, t_end)
     kinds: list[int] = []
     targets: list[int] = []
     values: list[Array] = []
