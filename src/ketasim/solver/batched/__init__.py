@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import KetasimError
+from ...model import expressions
 from ..codegen import CompiledSystem
 from ..events import DoseEvent, check_times
 from . import rodas4
-from .jit import JitModel, build
+from .jit import JitModel, build, needed_assignments
 from .schedule import Schedule, pack
 
 Array = np.ndarray
@@ -81,8 +82,19 @@ class BatchResult:
     rejected: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def _observed_sources(model: JitModel, variables: Sequence[str]) -> tuple[Array, bool]:
+@dataclass(frozen=True)
+class _Observed:
+    """What the kernel evaluates at an output time: sources of the variables and only what they need."""
+
+    src: Array  # per variable: permuted state position, or -(assignment index) - 1
+    any_assign: bool
+    need: Array  # (n_assignments,) bool: assignments to evaluate (requested ones and what they read)
+    dense: Array  # permuted positions of the states to interpolate (requested ones and those read)
+
+
+def _observed_sources(model: JitModel, variables: Sequence[str]) -> _Observed:
     compiled = model.compiled
+    system = compiled.system
     state_pos = {sid: int(model.position[i]) for i, sid in enumerate(compiled.state_ids)}
     assign_pos = {aid: k for k, aid in enumerate(compiled.assignment_ids)}
     src = []
@@ -93,8 +105,16 @@ def _observed_sources(model: JitModel, variables: Sequence[str]) -> tuple[Array,
             src.append(-assign_pos[v] - 1)
         else:
             raise KetasimError(f"{v!r} is neither a state nor an assignment of the model")
+    requested = [v for v in variables if v in assign_pos]
+    closure = set(requested) | set(needed_assignments(compiled, [system.assignments[a].expr for a in requested]))
+    need = np.zeros(max(len(assign_pos), 1), dtype=np.bool_)
+    states = {v for v in variables if v in state_pos}
+    for a in closure:
+        need[assign_pos[a]] = True
+        states |= expressions.names(system.assignments[a].expr) & state_pos.keys()
     arr = np.asarray(src, dtype=np.int64)
-    return arr, bool(np.any(arr < 0))
+    dense = np.asarray(sorted(state_pos[s] for s in states), dtype=np.int64)
+    return _Observed(arr, bool(np.any(arr < 0)), need, dense)
 
 
 def run_batch(
@@ -137,7 +157,7 @@ def run_batch(
     for v in sample_vars:
         if v not in variables:
             variables.append(v)
-    obs_src, need_assign = _observed_sources(model, variables)
+    observed = _observed_sources(model, variables)
     init = compiled.initial(params) if y0 is None else np.asarray(y0, dtype=float)
     if init.shape != (n_states, n):
         raise KetasimError(f"initial states must be an array ({n_states}, n_subjects)")
@@ -169,7 +189,7 @@ def run_batch(
         p_rows, y_perm, sched.bounds, sched.ev_ptr, sched.ev_kind, sched.ev_target, sched.ev_value, t_out,
         sched.out_lo, sched.out_hi, float(rtol), atol_arr, MAX_STEPS_PER_SEGMENT,
         1.0 if peak_relative else 0.0, len(s.col),
-        len(compiled.assignment_ids), obs_src, need_assign, store_arr,
+        len(compiled.assignment_ids), observed.src, observed.any_assign, observed.need, observed.dense, store_arr,
         float(t_ref if t_ref is not None else 0.0), red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr,
         samp_var, samp_out, stats,
     )

@@ -31,7 +31,7 @@ from ...errors import KetasimError
 from ...model import expressions
 from ..codegen import CompiledSystem
 from ..piecewise import TIME_EPS, structural_jacobian
-from . import rodas4, symbolic
+from . import lanes, rodas4, symbolic, vmath
 from . import structure as structure_mod
 from .structure import PIVOT_FLOOR, BlockStructure, block_structure, diagonal_index, factor_solve_source
 
@@ -98,7 +98,7 @@ def _state_deps(compiled: CompiledSystem) -> dict[str, set[str]]:
     return out
 
 
-def _needed_assignments(compiled: CompiledSystem, exprs: list[str]) -> list[str]:
+def needed_assignments(compiled: CompiledSystem, exprs: list[str]) -> list[str]:
     """Assignments (in dependency order) that the given expressions read, directly or indirectly."""
     system = compiled.system
     need: set[str] = set()
@@ -185,7 +185,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     rename["time"] = "t"
     pindex = {p: i for i, p in enumerate(compiled.param_ids)}
     rates = [system.states[s].rate for s in compiled.state_ids]
-    rhs_assign = _needed_assignments(compiled, rates)
+    rhs_assign = needed_assignments(compiled, rates)
     all_exprs = rates + [system.assignments[a].expr for a in rhs_assign]
     time_dependent = any("time" in expressions.names(e) for e in all_exprs)
     deps = _state_deps(compiled)
@@ -273,8 +273,11 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     else:
         dt_body = ["    out[:] = 0.0"]
 
-    # every assignment, in compiled.assignment_ids order, for outputs (constant ones read their slot)
-    obs_body = assign_lines(ordered)
+    # the assignments an output needs (`need[k]` for compiled.assignment_ids[k], closed under dependencies by
+    # the caller), in that order; constant ones read their slot, the others are 0.0
+    assign_pos = {a: k for k, a in enumerate(compiled.assignment_ids)}
+    obs_body = [f"    a_{a} = ({expr_code(system.assignments[a].expr)}) if need[{assign_pos[a]}] else 0.0"
+                for a in ordered if a not in const_assign]
     for k, a in enumerate(compiled.assignment_ids):
         value = hoist.slot_name(a) if a in const_assign else f"a_{a}"
         obs_body.append(f"    out[{k}] = {value}")
@@ -285,7 +288,8 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
                  for a in ordered if a in const_assign]
     der_body += [f"    d[{k}] = {symbolic.to_scalar(node, rename)}" for k, node in enumerate(hoist.defs)]
 
-    lines = ["import math", "import numpy as np", "from numba import njit, prange", "", symbolic.POW_HELPER, ""]
+    lines = ["import math", "import numpy as np", "from numba import njit, prange", "",
+             "from ketasim.solver.batched.vmath import vexp, vlog, vpow", "", symbolic.POW_HELPER, ""]
     consts = {**rodas4.CONTROL, "GAMMA": rodas4.METHOD.gamma}
     lines += [f"{k} = {float(v)!r}" for k, v in consts.items()]
     lines += [f"ORDER = {rodas4.ORDER}", f"ERROR_ORDER = {rodas4.ERROR_ORDER}",
@@ -302,11 +306,18 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     lines += [njit, "def _jac_const(p, d, jv):", *loads(jac_const), *jac_const, "    return", ""]
     lines += [njit, "def _jac_var(t, y, p, d, jv):", *loads(var_body), *var_body, "    return", ""]
     lines += [njit, "def _dfdt(t, y, p, d, out):", *loads(dt_body), *dt_body, "    return", ""]
-    lines += [njit, "def _observe(t, y, p, d, out):", *loads(obs_body), *obs_body, "    return", ""]
+    lines += [njit, "def _observe(t, y, p, d, out, need):", *loads(obs_body), *obs_body, "    return", ""]
     fac, sol, lu_size = factor_solve_source(structure, diagonal_index(structure))
     lines += [f"PIVOT_FLOOR = {PIVOT_FLOOR!r}", f"LU_SIZE = {lu_size}", ""]
-    lines += [njit, *fac, "", njit, *sol, ""]
-    lines.append(rodas4.kernel_source(rodas4.METHOD, time_dependent))
+    lines.append(rodas4.HELPERS)
+    # the step's arithmetic for LANES subjects at once, and the integrator (lanes.py)
+    layout = lanes.Layout(len(compiled.state_ids), len(compiled.param_ids), max(len(hoist.defs), 1),
+                          len(structure.col), lu_size, rodas4.METHOD)
+    bodies = {"rhs": loads(rhs_body) + rhs_body, "jac_var": loads(var_body) + var_body,
+              "dfdt": loads(dt_body) + dt_body, "factor": fac[1:], "solve": sol[1:-1]}
+    lines += [f"N_STATES = {len(compiled.state_ids)}", *layout.constants(), ""]
+    lines += lanes.model_source(bodies, layout, rodas4.METHOD, time_dependent)
+    lines.append(lanes.kernel_source(rodas4.METHOD))
     return "\n".join(lines) + "\n", time_dependent
 
 
@@ -315,7 +326,7 @@ def _solver_fingerprint() -> str:
     import numba
 
     h = hashlib.sha256(numba.__version__.encode())
-    for mod in (rodas4, structure_mod, symbolic, sys.modules[__name__]):
+    for mod in (lanes, rodas4, structure_mod, symbolic, vmath, sys.modules[__name__]):
         h.update(Path(mod.__file__ or "").read_bytes())
     h.update(np.__version__.encode())
     return h.hexdigest()[:16]

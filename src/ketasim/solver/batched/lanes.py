@@ -1,0 +1,532 @@
+"""SIMD lanes: LANES subjects integrated side by side, each with its own time, step size and events.
+
+Why: one RODAS4 step of one subject is ~1 µs of scalar arithmetic on ~35 states, while the machine's vector units
+hold 8 doubles. Here the arithmetic of a step (the right-hand side at every stage, the Jacobian, the block
+factorization, the solves, the stage combinations and the error norm) runs for LANES subjects at once, as
+straight-line loops over the lane index that LLVM turns into vector instructions. Everything that branches (step
+acceptance, step-size control, dose events, dense output and the summaries) stays scalar, per lane.
+
+Why the lanes do not share a step (SIMT, as on a GPU): each lane keeps its own t, h, error control and event
+segments, so a subject's result is a function of its own parameters only, never of the subjects that share its
+lanes or of the batch it is in. That keeps population runs bit-identical whatever the chunk size, thread count or
+Dask worker count, and a subject gives the same bits alone as in a batch of 100,000 (tests/test_batched_solver.py).
+A lane whose subject has finished takes the next subject of its group; lanes without one compute on stale,
+harmless data that nobody reads.
+
+How the vector code is made: the model's scalar functions (`jit.py`) are rewritten so that every array access
+`y[k]` becomes `W[offset + k * LANES + l]` inside `for l in range(LANES)`, on one flat work array `W` whose regions
+(states, stages, parameters, Jacobian, LU, per-lane scalars) sit at compile-time constant offsets. Constant
+offsets from one base pointer are what let LLVM prove that the regions do not overlap and vectorize without
+run-time alias checks; `error_model="numpy"` removes the division-by-zero branches that would block it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .rodas4 import Method
+from .symbolic import POW_FUNCTION
+
+#: subjects per vector: 8 doubles fill an AVX-512 register (two AVX2 registers)
+LANES = 8
+#: subjects handed to one group of lanes (one thread at a time): large enough that lanes seldom idle at the end
+#: of a group, small enough that a chunk still splits over the threads
+GROUP_SUBJECTS = 128
+
+#: the scalar code's transcendental calls and their vectorizable versions (vmath.py)
+VECTOR_FUNCTIONS = {"math.exp(": "vexp(", "math.log(": "vlog(", f"{POW_FUNCTION}(": "vpow("}
+
+VECTOR_JIT = '@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})'
+
+
+class Layout:
+    """Compile-time offsets of the regions of the flat lane work array `W`."""
+
+    def __init__(self, n: int, n_params: int, n_derived: int, nnz: int, lu_size: int, method: Method) -> None:
+        self.offsets: dict[str, int] = {}
+        self.size = 0
+        vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "IHV", "HHV"]
+        vectors += [f"K{i}" for i in range(1, method.stages + 1)]
+        vectors += [f"KD{r}" for r in range(len(method.dense))]
+        for name in vectors:
+            self._add(name, n)
+        self._add("P", n_params)
+        self._add("D", n_derived)
+        self._add("JV", nnz)
+        self._add("LU", lu_size)
+        for name in ("TT", "TS", "HH", "IH", "CF", "ERR", "FAC", "OK", "ACC"):
+            self._add(name, 1)
+
+    def _add(self, name: str, rows: int) -> None:
+        self.offsets[name] = self.size
+        self.size += max(rows, 1) * LANES
+
+    def constants(self) -> list[str]:
+        return [f"O_{k} = {v}" for k, v in self.offsets.items()] + [f"W_SIZE = {self.size}", f"LANES = {LANES}",
+                                                                     f"GROUP_SUBJECTS = {GROUP_SUBJECTS}"]
+
+
+def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int]) -> str:
+    """One scalar line as lane code: array[k] -> W[offset + k * LANES + l], scalar -> W[offset + l]."""
+    if arrays:
+        pattern = r"(?<![\w.])(" + "|".join(map(re.escape, arrays)) + r")\[(\d+)\]"
+        line = re.sub(pattern, lambda m: f"W[{arrays[m.group(1)] + int(m.group(2)) * LANES} + l]", line)
+    for name, off in scalars.items():
+        line = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w\[])", f"W[{off} + l]", line)
+    for scalar, vector in VECTOR_FUNCTIONS.items():
+        line = line.replace(scalar, vector)
+    return line
+
+
+def vector_function(name: str, body: list[str], arrays: dict[str, str], scalars: dict[str, str],
+                    layout: Layout) -> list[str]:
+    """A scalar function body (4-space indented lines) as a lane function `name(W)`."""
+    arr = {k: layout.offsets[v] for k, v in arrays.items()}
+    sca = {k: layout.offsets[v] for k, v in scalars.items()}
+    out = [VECTOR_JIT, f"def {name}(W):", "    for l in range(LANES):"]
+    out += ["    " + _rewrite(ln, arr, sca) for ln in body] or ["        pass"]
+    out.append("    return")
+    return out
+
+
+def vector_factor(body: list[str], layout: Layout) -> list[str]:
+    """The block factorization for every lane: a failed pivot clears the lane's OK flag instead of returning."""
+    lines: list[str] = ["    ok = 1.0"]
+    k = 0
+    while k < len(body):
+        ln = body[k]
+        m = re.match(r"^(\s*)if not \((.*)\):$", ln)
+        if m and k + 1 < len(body) and body[k + 1].strip() == "return False":
+            lines.append(f"{m.group(1)}ok = ok if ({m.group(2)}) else 0.0")
+            k += 2
+            continue
+        lines.append("    OK_SLOT = ok" if ln.strip() == "return True" else ln)
+        k += 1
+    return vector_function("_v_factor", lines, {"jv": "JV", "lu": "LU"}, {"c": "CF", "OK_SLOT": "OK"}, layout)
+
+
+def _terms(coeffs: list[tuple[float, str]]) -> str:
+    return " + ".join(f"{v!r} * {name}" for v, name in coeffs if v != 0.0)
+
+
+def vector_step(method: Method, time_dependent: bool) -> list[str]:
+    """`_v_step(W, rtol)`: the stages of one attempted step for every lane, then each lane's error norm."""
+    m = method
+    ind = "    "
+    nl = "N_STATES * LANES"
+    out = [VECTOR_JIT, "def _v_step(W, rtol):"]
+    for i in range(1, m.stages + 1):
+        ki = f"O_K{i}"
+        if i == 1:
+            src = "W[O_F0 + q]"
+        else:
+            if i <= m.explicit:
+                point = _terms([(m.a[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.a])
+                out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_YT + q] = W[O_Y + q] + {point}"]
+            else:
+                out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_YT + q] = W[O_YT + q] + W[O_K{i - 1} + q]"]
+            ci = m.cc.get(i, 1.0)
+            out += [f"{ind}for l in range(LANES):", f"{ind}    W[O_TS + l] = W[O_TT + l] + {ci!r} * W[O_HH + l]",
+                    f"{ind}_v_rhs_stage(W)"]
+            src = "W[O_FS + q]"
+        expr = src
+        if time_dependent and m.d.get(i, 0.0) != 0.0:
+            expr += f" + W[O_HHV + q] * {m.d[i]!r} * W[O_FT + q]"
+        cterms = _terms([(m.c[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.c])
+        if cterms:
+            expr += f" + ({cterms}) * W[O_IHV + q]"
+        out += [f"{ind}for q in range({nl}):", f"{ind}    W[{ki} + q] = {expr}", f"{ind}_v_solve_{i}(W)"]
+    last = f"O_K{m.stages}"
+    # error norm: squared scaled errors in one flat pass, then summed per lane (one accumulator per lane: the
+    # loops stay flat, which is what LLVM vectorizes well)
+    acc = [f"e{lane}" for lane in range(LANES)]
+    out += [
+        f"{ind}for q in range({nl}):",
+        f"{ind}    yn = W[O_YT + q] + W[{last} + q]",
+        f"{ind}    W[O_YN + q] = yn",
+        f"{ind}    a = max(max(abs(W[O_Y + q]), abs(yn)), W[O_YPEAK + q])",
+        f"{ind}    r = W[{last} + q] / (W[O_ATOL + q] + rtol * a)",
+        f"{ind}    W[O_R2 + q] = r * r",
+        f"{ind}{' = '.join(acc)} = 0.0",
+        f"{ind}for i in range(N_STATES):",
+        f"{ind}    b = O_R2 + i * LANES",
+        *[f"{ind}    {a} += W[b + {lane}]" for lane, a in enumerate(acc)],
+        *[f"{ind}W[O_ERR + {lane}] = {a}" for lane, a in enumerate(acc)],
+        f"{ind}for l in range(LANES):",
+        f"{ind}    err = math.sqrt(W[O_ERR + l] / N_STATES)",
+        f"{ind}    W[O_ERR + l] = err",
+        f"{ind}    W[O_FAC + l] = SAFETY * vpow(err, {-1.0 / (m.error_order + 1)!r})",
+    ]
+    # rows of the continuous extension, for the lanes whose step holds output times
+    for r, row in enumerate(m.dense):
+        terms = _terms([(v, f"W[O_K{j + 1} + q]") for j, v in enumerate(row)])
+        out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_KD{r} + q] = {terms}"]
+    out.append(f"{ind}return")
+    return out
+
+
+def vector_accept() -> list[str]:
+    """`_v_accept(W, peak_weight)`: lanes whose step was accepted move to the new point, their peaks follow."""
+    return [
+        VECTOR_JIT, "def _v_accept(W, peak_weight):",
+        "    for i in range(N_STATES):",
+        "        for l in range(LANES):",
+        "            q = i * LANES + l",
+        "            acc = W[O_ACC + l] != 0.0",
+        "            yn = W[O_YN + q]",
+        "            W[O_Y + q] = yn if acc else W[O_Y + q]",
+        "            v = abs(yn) * peak_weight",
+        "            W[O_YPEAK + q] = v if (acc & (v > W[O_YPEAK + q])) else W[O_YPEAK + q]",
+        "    return",
+    ]
+
+
+def dense_inner(method: Method) -> str:
+    """The continuous extension's correction term at theta = th, from the KD rows of lane l at state q."""
+    inner = f"W[O_KD{len(method.dense) - 1} + q]"
+    for r in range(len(method.dense) - 2, -1, -1):
+        inner = f"W[O_KD{r} + q] + th * ({inner})"
+    return inner
+
+
+KERNEL = r'''
+@njit(cache=True, nogil=True)
+def _lane_column(W, off, l, out):
+    for i in range(out.shape[0]):
+        out[i] = W[off + i * LANES + l]
+
+
+@njit(cache=True, nogil=True)
+def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
+           max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
+           red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
+    n_sub = P.shape[0]
+    s0 = g * GROUP_SUBJECTS
+    s1 = min(s0 + GROUP_SUBJECTS, n_sub)
+    n = N_STATES
+    n_par = P.shape[1]
+    n_seg = bounds.shape[0]
+    nv = red_max.shape[0]
+    W = np.zeros(W_SIZE)
+    for i in range(n):
+        for l in range(LANES):
+            W[O_ATOL + i * LANES + l] = atol[i]
+    pl = np.zeros((LANES, n_par))
+    dl = np.zeros((LANES, N_DERIVED))
+    red = np.empty((LANES, 5, nv))
+    jtmp = np.zeros(max(nnz, 1))
+    yv = np.empty(n)
+    f0 = np.empty(n)
+    yt = np.empty(n)
+    fs = np.empty(n)
+    abuf = np.empty(max(n_assign, 1))
+    lj = np.full(LANES, -1, dtype=np.int64)
+    lb = np.zeros(LANES, dtype=np.int64)
+    lkp = np.zeros(LANES, dtype=np.int64)
+    lkhi = np.zeros(LANES, dtype=np.int64)
+    lsteps = np.zeros(LANES, dtype=np.int64)
+    lacc = np.zeros(LANES, dtype=np.int64)
+    lrej = np.zeros(LANES, dtype=np.int64)
+    lphase = np.zeros(LANES, dtype=np.int64)  # 0: at a segment start, 1: stepping
+    lrestart = np.zeros(LANES, dtype=np.bool_)
+    llast = np.zeros(LANES, dtype=np.bool_)
+    llastrej = np.zeros(LANES, dtype=np.bool_)
+    lt = np.zeros(LANES)
+    le = np.zeros(LANES)
+    lh = np.zeros(LANES)
+    lhh = np.zeros(LANES)
+    nxt = s0
+    while True:
+        # 1. bring every lane to its next step attempt: load subjects, cross segment starts, finish subjects
+        active = 0
+        for l in range(LANES):
+            while True:
+                if lj[l] < 0:
+                    if nxt >= s1:
+                        break
+                    j = nxt
+                    nxt += 1
+                    lj[l] = j
+                    for i in range(n):
+                        W[O_Y + i * LANES + l] = Y0[j, i]
+                        W[O_YPEAK + i * LANES + l] = 0.0
+                    for k in range(n_par):
+                        pl[l, k] = P[j, k]
+                    for q in range(nv):
+                        red[l, 0, q] = -np.inf
+                        red[l, 1, q] = np.nan
+                        red[l, 2, q] = np.inf
+                        red[l, 3, q] = np.nan
+                        red[l, 4, q] = np.nan
+                    lb[l] = 0
+                    lrestart[l] = True
+                    lh[l] = 0.0
+                    lacc[l] = 0
+                    lrej[l] = 0
+                    lphase[l] = 0
+                j = lj[l]
+                if lphase[l] == 1:
+                    if lsteps[l] >= max_steps:
+                        _reduced(red[l], j, red_max, red_tmax, red_min, red_tmin, red_base)
+                        stats[j, 0] = lacc[l]
+                        stats[j, 1] = lrej[l]
+                        stats[j, 2] = STATUS_MAX_STEPS
+                        lj[l] = -1
+                        continue
+                    break
+                b = lb[l]
+                if b >= n_seg:
+                    _reduced(red[l], j, red_max, red_tmax, red_min, red_tmin, red_base)
+                    stats[j, 0] = lacc[l]
+                    stats[j, 1] = lrej[l]
+                    stats[j, 2] = STATUS_OK
+                    lj[l] = -1
+                    continue
+                for m in range(ev_ptr[b], ev_ptr[b + 1]):
+                    v = ev_value[m, j]
+                    if v == 0.0:
+                        continue
+                    tgt = ev_target[m]
+                    if ev_kind[m] == 0:
+                        W[O_Y + tgt * LANES + l] += v
+                        lrestart[l] = True
+                    else:
+                        # an infusion switch keeps the state continuous: the current step size stays a good guess
+                        pl[l, tgt] += v
+                        if abs(pl[l, tgt]) < RATE_CLEAN * (1.0 + abs(v)):
+                            pl[l, tgt] = 0.0
+                pv = pl[l]
+                dv = dl[l]
+                _derived(pv, dv)
+                _jac_const(pv, dv, jtmp)
+                for k in range(n_par):
+                    W[O_P + k * LANES + l] = pv[k]
+                for k in range(N_DERIVED):
+                    W[O_D + k * LANES + l] = dv[k]
+                for k in range(nnz):
+                    W[O_JV + k * LANES + l] = jtmp[k]
+                # integrate through boundaries that hold no event of this subject (another subject's lag time)
+                nb = b + 1
+                while nb < n_seg:
+                    own = False
+                    for m in range(ev_ptr[nb], ev_ptr[nb + 1]):
+                        if ev_value[m, j] != 0.0:
+                            own = True
+                            break
+                    if own:
+                        break
+                    nb += 1
+                a = bounds[b]
+                if b == n_seg - 1:
+                    e = a
+                elif nb < n_seg:
+                    e = bounds[nb]
+                else:
+                    e = bounds[n_seg - 1]
+                kp = out_lo[b]
+                khi = out_lo[nb] if nb < n_seg else out_hi[n_seg - 1]
+                lb[l] = nb
+                if kp < khi and t_out[kp] <= a + TIME_EPS:
+                    _lane_column(W, O_Y, l, yv)
+                    while kp < khi and t_out[kp] <= a + TIME_EPS:
+                        _record(kp, t_out[kp], yv, pv, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref,
+                                red[l], samp_ptr,
+                                samp_var, samp_out)
+                        kp += 1
+                if e - a <= TIME_EPS:
+                    if kp < khi:
+                        _lane_column(W, O_Y, l, yv)
+                    while kp < khi:
+                        _record(kp, t_out[kp], yv, pv, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref,
+                                red[l], samp_ptr,
+                                samp_var, samp_out)
+                        kp += 1
+                    continue
+                lkp[l] = kp
+                lkhi[l] = khi
+                lt[l] = a
+                le[l] = e
+                W[O_TT + l] = a
+                llastrej[l] = False
+                lsteps[l] = 0
+                lphase[l] = 1
+                break
+            if lj[l] >= 0:
+                active += 1
+        if active == 0:
+            break
+        # 2. derivative and Jacobian at every lane's current point (a lane that was just rejected gets the same
+        # values again: same inputs, same bits)
+        _v_rhs(W)
+        _v_jac_var(W)
+        if TIME_DEPENDENT:
+            _v_dfdt(W)
+        # 3. per lane: the step size of this attempt
+        for l in range(LANES):
+            W[O_ACC + l] = 0.0
+            if lj[l] < 0:
+                continue
+            lsteps[l] += 1
+            t = lt[l]
+            e = le[l]
+            if lrestart[l]:
+                _lane_column(W, O_Y, l, yv)
+                _lane_column(W, O_F0, l, f0)
+                hh0 = _hinit(t, yv, f0, pl[l], dl[l], e - t, atol, rtol, yt, fs)
+                lh[l] = hh0 if (lh[l] == 0.0 or hh0 < lh[l]) else lh[l]
+                lrestart[l] = False
+            hh = lh[l]
+            last = False
+            if t + LAST_STEP_STRETCH * hh >= e:
+                hh = e - t
+                last = True
+            if hh < MIN_STEP_RELATIVE * max(1.0, abs(t)):
+                j = lj[l]
+                _reduced(red[l], j, red_max, red_tmax, red_min, red_tmin, red_base)
+                stats[j, 0] = lacc[l]
+                stats[j, 1] = lrej[l]
+                stats[j, 2] = STATUS_STEP_UNDERFLOW
+                lj[l] = -1
+                continue
+            lhh[l] = hh
+            llast[l] = last
+            ih = 1.0 / hh
+            W[O_HH + l] = hh
+            W[O_IH + l] = ih
+            W[O_CF + l] = 1.0 / (hh * GAMMA)
+            # the same per state, so that the stage loops over states and lanes stay flat
+            for i in range(n):
+                W[O_IHV + i * LANES + l] = ih
+                if TIME_DEPENDENT:
+                    W[O_HHV + i * LANES + l] = hh
+        # 4. the attempted step of every lane
+        _v_factor(W)
+        _v_step(W, rtol)
+        # 5. per lane: accept or reject, dense output, next step size
+        for l in range(LANES):
+            if lj[l] < 0:
+                continue
+            hh = lhh[l]
+            if W[O_OK + l] == 0.0:
+                lrej[l] += 1
+                lh[l] = hh * FAC_MIN
+                llastrej[l] = True
+                continue
+            err = W[O_ERR + l]
+            if not (err <= 1.0):
+                lrej[l] += 1
+                if err != err or err > 1e300:
+                    fac = FAC_MIN
+                else:
+                    fac = W[O_FAC + l]
+                    if fac < FAC_MIN:
+                        fac = FAC_MIN
+                lh[l] = hh * fac
+                llastrej[l] = True
+                continue
+            lacc[l] += 1
+            t = lt[l]
+            e = le[l]
+            last = llast[l]
+            t_new = e if last else t + hh
+            kp = lkp[l]
+            khi = lkhi[l]
+            if kp < khi and t_out[kp] <= t_new + TIME_EPS:
+                j = lj[l]
+                pv = pl[l]
+                dv = dl[l]
+                rv = red[l]
+                while kp < khi and t_out[kp] <= t_new + TIME_EPS:
+                    th = (t_out[kp] - t) / hh
+                    if th > 1.0:
+                        th = 1.0
+                    elif th < 0.0:
+                        th = 0.0
+                    th1 = 1.0 - th
+                    for ii in range(dense_idx.shape[0]):
+                        i = dense_idx[ii]
+                        q = i * LANES + l
+                        yv[i] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
+                    _record(kp, t_out[kp], yv, pv, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref,
+                            rv, samp_ptr,
+                                samp_var, samp_out)
+                    kp += 1
+                lkp[l] = kp
+            W[O_ACC + l] = 1.0
+            lt[l] = t_new
+            W[O_TT + l] = t_new
+            fac = W[O_FAC + l] if err > 0.0 else FAC_MAX
+            if fac > FAC_MAX:
+                fac = FAC_MAX
+            if llastrej[l] and fac > 1.0:
+                fac = 1.0
+            if fac < FAC_MIN:
+                fac = FAC_MIN
+            llastrej[l] = False
+            if not last:
+                lh[l] = hh * fac
+            elif hh * fac > lh[l]:
+                lh[l] = hh * fac
+        # 6. accepted lanes move to their new point; the largest |y| so far scales the next errors
+        _v_accept(W, peak_weight)
+        # 7. lanes that reached their segment end record its remaining outputs and go to the next segment
+        for l in range(LANES):
+            if lj[l] < 0 or W[O_ACC + l] == 0.0 or le[l] - lt[l] > TIME_EPS:
+                continue
+            kp = lkp[l]
+            khi = lkhi[l]
+            if kp < khi:
+                _lane_column(W, O_Y, l, yv)
+            while kp < khi:
+                _record(kp, t_out[kp], yv, pl[l], dl[l], lj[l], abuf, obs_src, need_assign, obs_need, store, t_ref,
+                        red[l], samp_ptr,
+                                samp_var, samp_out)
+                kp += 1
+            lphase[l] = 0
+
+
+@njit(cache=True, parallel=True)
+def kernel(P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol, max_steps,
+           peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref, red_max,
+           red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
+    n_groups = (P.shape[0] + GROUP_SUBJECTS - 1) // GROUP_SUBJECTS
+    for g in prange(n_groups):
+        _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
+               max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
+               red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats)
+
+
+@njit(cache=True, nogil=True)
+def kernel_serial(P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
+                  max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
+                  red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
+    n_groups = (P.shape[0] + GROUP_SUBJECTS - 1) // GROUP_SUBJECTS
+    for g in range(n_groups):
+        _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
+               max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
+               red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats)
+'''
+
+
+def kernel_source(method: Method) -> str:
+    """The lane kernel for `method`, dense output unrolled (vector functions come from `model_source`)."""
+    return KERNEL.replace("#KD_INNER#", dense_inner(method))
+
+
+def model_source(bodies: dict[str, list[str]], layout: Layout, method: Method, time_dependent: bool) -> list[str]:
+    """Lane versions of the model functions: right-hand side (at the point and at a stage), Jacobian, solves."""
+    common = {"p": "P", "d": "D"}
+    blocks = [
+        vector_function("_v_rhs", bodies["rhs"], {"y": "Y", "out": "F0", **common}, {"t": "TT"}, layout),
+        vector_function("_v_rhs_stage", bodies["rhs"], {"y": "YT", "out": "FS", **common}, {"t": "TS"}, layout),
+        vector_function("_v_jac_var", bodies["jac_var"], {"y": "Y", "jv": "JV", **common}, {"t": "TT"}, layout),
+        (vector_function("_v_dfdt", bodies["dfdt"], {"y": "Y", "out": "FT", **common}, {"t": "TT"}, layout)
+         if time_dependent else ["@njit(cache=True, nogil=True)", "def _v_dfdt(W):", "    return"]),
+        vector_factor(bodies["factor"], layout),
+        *[vector_function(f"_v_solve_{i}", bodies["solve"], {"jv": "JV", "lu": "LU", "x": f"K{i}"}, {}, layout)
+          for i in range(1, method.stages + 1)],
+        vector_step(method, time_dependent),
+        vector_accept(),
+    ]
+    out = [line for block in blocks for line in [*block, ""]]
+    return out
