@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SCENARIO, SEED, peak_rss_mb, report
 
 from ketasim.population_run import DEFAULT_CHUNK_SIZE, run_population
-from ketasim.solver.batched import BATCHED_ATOL, BATCHED_RTOL
+from ketasim.solver.batched import POPULATION_ATOL, POPULATION_RTOL
 
 
 def main() -> None:
@@ -34,8 +34,8 @@ def main() -> None:
     report({
         "engine": "ketasim-batched", "n": n, "chunk_size": min(chunk, n), "wall_s": wall, "cpu_s": cpu,
         "subjects_per_s": n / wall, "cpu_ms_per_subject": 1e3 * cpu / n, "peak_rss_mb": peak_rss_mb(),
-        "warmup_s": warmup, "mean_solver_steps": float(frame["solver_steps"].mean()), "rtol": BATCHED_RTOL,
-        "atol": BATCHED_ATOL, "output_bytes": size, "columns": len(frame.columns),
+        "warmup_s": warmup, "mean_solver_steps": float(frame["solver_steps"].mean()), "rtol": POPULATION_RTOL,
+        "atol": POPULATION_ATOL, "output_bytes": size, "columns": len(frame.columns),
     })
 
 

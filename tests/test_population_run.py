@@ -15,6 +15,7 @@ from ketasim.population_run import PopulationSpec, _prepare_chunk, run_populatio
 from ketasim.scenario import make_scenario
 from ketasim.simulate import run_prepared
 from ketasim.solver import SolverOptions
+from ketasim.solver.batched import POPULATION_ATOL, POPULATION_RTOL
 
 SCENARIO = {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato", "duration": "8d"}
 #: the single-subject path samples Cmax on its own (1-minute) grid, the population on a 2-minute one
@@ -42,6 +43,32 @@ def test_rows_match_single_subject_summaries() -> None:
         assert row["madrs_min"] == pytest.approx(node["min"], rel=1e-3)
         assert row["dissociation_peak"] == pytest.approx(result.node_summary("dissociation")["peak"], rel=CMAX_REL)
     assert "madrs_day14" not in frame.columns  # beyond the 8-day duration
+
+
+#: documented accuracy of population summaries at the default tolerances (solver/batched/__init__.py)
+SUMMARY_REL = 2e-4
+#: values below this fraction of their column's largest value are compared in absolute terms
+SUMMARY_FLOOR = 1e-2
+
+
+def test_summaries_at_default_tolerances_agree_with_a_tight_run() -> None:
+    """12 weeks of Spravato (the benchmark's course): every summary value within SUMMARY_REL of rtol 1e-9."""
+    course = {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato"}
+    scenario = make_scenario(course).model_dump(mode="json")
+    n = 24
+    ours = simulate_chunk(PopulationSpec(scenario=scenario, n=n, seed=9, chunk_size=n), 0, n)
+    tight = simulate_chunk(PopulationSpec(scenario=scenario, n=n, seed=9, chunk_size=n, rtol=1e-9, atol=1e-12), 0, n)
+    assert (POPULATION_RTOL, POPULATION_ATOL) == (1e-5, 1e-8)
+    assert ours["solver_steps"].mean() < 0.25 * tight["solver_steps"].mean()
+    values = [c for c in ours.columns if ours[c].dtype.kind == "f" and not c.endswith("_h")]
+    assert len(values) > 50
+    for c in values:
+        a, b = ours[c].to_numpy(), tight[c].to_numpy()
+        scale = np.maximum(np.abs(b), SUMMARY_FLOOR * np.nanmax(np.abs(b)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(scale > 0, np.abs(a - b) / scale, np.abs(a - b))
+        assert np.nanmax(rel) <= SUMMARY_REL, f"{c} differs from the tight run by {np.nanmax(rel):.1e}"
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
 
 
 def test_cli_population_run(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from .errors import ScenarioError
 from .model.build import TOTALS, Prepared, prepare
 from .population import PopulationSettings, individual_parameters, sample_subjects
 from .scenario import Scenario, make_scenario
-from .solver.batched import BATCHED_ATOL, BATCHED_RTOL, model_for, run_batch
+from .solver.batched import POPULATION_ATOL, POPULATION_RTOL, model_for, run_batch
 
 Array = np.ndarray
 
@@ -70,8 +70,8 @@ class PopulationSpec:
     seed: int = 0
     chunk_size: int = DEFAULT_CHUNK_SIZE
     settings: dict[str, Any] = field(default_factory=dict)  # PopulationSettings fields
-    rtol: float = BATCHED_RTOL
-    atol: float = BATCHED_ATOL
+    rtol: float = POPULATION_RTOL
+    atol: float = POPULATION_ATOL
 
     def digest(self) -> str:
         payload = {
@@ -331,8 +331,8 @@ def run_population(
     workers: int = 1,
     scheduler: str | None = None,
     settings: PopulationSettings | None = None,
-    rtol: float = BATCHED_RTOL,
-    atol: float = BATCHED_ATOL,
+    rtol: float = POPULATION_RTOL,
+    atol: float = POPULATION_ATOL,
     progress: Progress | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
