@@ -51,8 +51,8 @@ POPULATION_ATOL = 1e-8
 MAX_STEPS_PER_SEGMENT = 100_000
 
 __all__ = [
-    "BATCHED_ATOL", "BATCHED_RTOL", "POPULATION_ATOL", "POPULATION_RTOL", "BatchResult", "JitModel", "Schedule", "build", "integrate_batched",
-    "model_for", "run_batch",
+    "BATCHED_ATOL", "BATCHED_RTOL", "POPULATION_ATOL", "POPULATION_RTOL", "BatchResult", "JitModel", "Schedule",
+    "build", "integrate_batched", "model_for", "run_batch",
 ]
 
 #: compiled Systems whose JIT model is kept ready (each chunk of a population run prepares its own System)
