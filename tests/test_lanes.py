@@ -48,8 +48,7 @@ def test_lane_rhs_and_jacobian_match_the_scalar_functions(lane_setup) -> None:
     model, y, p, d, w = lane_setup
     m, n, nnz = model.module, y.shape[1], len(model.structure.col)
     w = w.copy()
-    m._v_rhs(w)
-    m._v_jac_var(w)
+    m._v_point(w)
     for lane in range(LANES):
         f = np.empty(n)
         m._rhs(0.0, y[lane], p[lane], d[lane], f)
@@ -80,8 +79,7 @@ def test_lane_factor_and_solves_invert_the_newton_matrix(lane_setup) -> None:
         w[m.O_JV + np.arange(nnz) * LANES + lane] = jv
         w[m.O_CF + lane] = c[lane]
         w[m.O_K1 + np.arange(n) * LANES + lane] = b[lane]
-    m._v_factor(w)
-    m._v_solve_1(w)
+    m._v_factor_solve(w)
     for lane in range(LANES):
         dense = np.zeros((n, n))
         for row in range(n):

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,15 @@ def _prepare_chunk(spec: PopulationSpec, start: int, stop: int) -> tuple[Prepare
     return prep, subjects
 
 
-def simulate_chunk(spec: PopulationSpec, start: int, stop: int, threads: int | None = None) -> pd.DataFrame:
-    """Summaries of subjects [start, stop): one row each. Pure function of its arguments (Dask task)."""
-    prep, subjects = _prepare_chunk(spec, start, stop)
+def simulate_chunk(
+    spec: PopulationSpec, start: int, stop: int, threads: int | None = None,
+    prepared: tuple[Prepared, Any] | None = None,
+) -> pd.DataFrame:
+    """Summaries of subjects [start, stop): one row each. Pure function of its arguments (Dask task).
+
+    `prepared` is `_prepare_chunk(spec, start, stop)` when the caller made it already (in another thread).
+    """
+    prep, subjects = prepared if prepared is not None else _prepare_chunk(spec, start, stop)
     t0 = float(min(prep.dose_times)) + 0.0 if prep.dose_times else 0.0
     days = [d for d in STANDARD_DAYS if t0 + d * HOURS_PER_DAY <= prep.t_end + 1e-9]
     sample_times = {"auc0": t0, "auc24": t0 + AUC_WINDOW_H, **{f"day{d}": t0 + d * HOURS_PER_DAY for d in days}}
@@ -301,9 +308,16 @@ def _run_chunks(
     """Finished chunks (index, frame) in completion order, in this process or on a Dask cluster."""
     chunks = spec.chunks()
     if workers <= 1 and scheduler is None:
-        for k in todo:
-            a, b = chunks[k]
-            yield k, simulate_chunk(spec, a, b)
+        # the solver releases the GIL, so the next chunk's subjects are drawn and its model prepared (Python and
+        # numpy, one core) while this chunk integrates on all cores: no core waits for the serial part
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ketasim-prepare") as pool:
+            ahead = pool.submit(_prepare_chunk, spec, *chunks[todo[0]]) if todo else None
+            for i, k in enumerate(todo):
+                assert ahead is not None
+                prepared = ahead.result()
+                ahead = pool.submit(_prepare_chunk, spec, *chunks[todo[i + 1]]) if i + 1 < len(todo) else None
+                a, b = chunks[k]
+                yield k, simulate_chunk(spec, a, b, prepared=prepared)
         return
     from .parallel import dask_client
 

@@ -21,16 +21,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ...errors import KetasimError
 from ...model import expressions
+from ...parallel import available_cores
 from ..codegen import CompiledSystem
 from ..events import DoseEvent, check_times
 from . import rodas4
 from .jit import JitModel, build, needed_assignments
+from .lanes import GROUP_SUBJECTS
 from .schedule import Schedule, pack
 
 Array = np.ndarray
@@ -93,7 +97,7 @@ class BatchResult:
 class _Observed:
     """What the kernel evaluates at an output time: sources of the variables and only what they need."""
 
-    src: Array  # per variable: permuted state position, or -(assignment index) - 1
+    src: Array  # per variable: permuted state position, or number of states + assignment index
     any_assign: bool
     need: Array  # (n_assignments,) bool: assignments to evaluate (requested ones and what they read)
     dense: Array  # permuted positions of the states to interpolate (requested ones and those read)
@@ -109,7 +113,7 @@ def _observed_sources(model: JitModel, variables: Sequence[str]) -> _Observed:
         if v in state_pos:
             src.append(state_pos[v])
         elif v in assign_pos:
-            src.append(-assign_pos[v] - 1)
+            src.append(len(state_pos) + assign_pos[v])
         else:
             raise KetasimError(f"{v!r} is neither a state nor an assignment of the model")
     requested = [v for v in variables if v in assign_pos]
@@ -121,7 +125,25 @@ def _observed_sources(model: JitModel, variables: Sequence[str]) -> _Observed:
         states |= expressions.names(system.assignments[a].expr) & state_pos.keys()
     arr = np.asarray(src, dtype=np.int64)
     dense = np.asarray(sorted(state_pos[s] for s in states), dtype=np.int64)
-    return _Observed(arr, bool(np.any(arr < 0)), need, dense)
+    return _Observed(arr, bool(np.any(arr >= len(state_pos))), need, dense)
+
+
+def _run_groups(run_group: Callable[..., None], args: tuple[Any, ...], n: int, threads: int | None) -> None:
+    """Every group of GROUP_SUBJECTS subjects, in this thread (threads=1) or over a pool of threads.
+
+    The compiled group function releases the GIL, so Python threads run groups truly in parallel; each group
+    writes only its own subjects' columns of the outputs. (A numba `prange` kernel would do the same but costs
+    another full compile of the integrator.)
+    """
+    groups = -(-n // GROUP_SUBJECTS)
+    workers = min(groups, threads if threads is not None else available_cores())
+    if workers <= 1:
+        for g in range(groups):
+            run_group(g, *args)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ketasim-solver") as pool:
+        for _ in pool.map(lambda g: run_group(g, *args), range(groups)):
+            pass
 
 
 def run_batch(
@@ -191,8 +213,7 @@ def run_batch(
     samp_out = np.full((len(samples), n), np.nan)
     stats = np.zeros((n, 3), dtype=np.int64)
     s = model.structure
-    kernel = model.module.kernel_serial if threads == 1 or n == 1 else model.module.kernel
-    kernel(
+    args = (
         p_rows, y_perm, sched.bounds, sched.ev_ptr, sched.ev_kind, sched.ev_target, sched.ev_value, t_out,
         sched.out_lo, sched.out_hi, float(rtol), atol_arr, MAX_STEPS_PER_SEGMENT,
         1.0 if peak_relative else 0.0, len(s.col),
@@ -200,6 +221,7 @@ def run_batch(
         float(t_ref if t_ref is not None else 0.0), red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr,
         samp_var, samp_out, stats,
     )
+    _run_groups(model.module.run_group, args, n, threads)
     bad = np.nonzero(stats[:, 2] != rodas4.STATUS_OK)[0]
     if len(bad):
         why = {rodas4.STATUS_MAX_STEPS: "too many steps", rodas4.STATUS_STEP_UNDERFLOW: "step size underflow"}

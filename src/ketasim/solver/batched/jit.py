@@ -59,8 +59,8 @@ class JitModel:
     key: str
 
     @property
-    def kernel(self) -> Any:
-        return self.module.kernel
+    def run_group(self) -> Any:
+        return self.module.run_group
 
 
 def cache_dir() -> Path:
@@ -175,6 +175,50 @@ def _is_function_name(root: ast.expr, name: ast.Name) -> bool:
     return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(root))
 
 
+#: calls worth computing once per body: the chain rule repeats exp(...) of an assignment in every Jacobian
+#: entry it reaches, and in the lane code each one becomes a few dozen vector instructions
+CSE_FUNCTIONS = ("math.exp(", "math.log(", f"{symbolic.POW_FUNCTION}(")
+
+
+def _call_end(text: str, open_paren: int) -> int:
+    """Index just past the parenthesis that closes the one at `open_paren`."""
+    depth = 0
+    for k in range(open_paren, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[k], 0)
+        if depth == 0:
+            return k + 1
+    raise KetasimError(f"unbalanced parentheses in generated code: {text!r}")
+
+
+def common_calls(lines: list[str]) -> list[str]:
+    """Straight-line body lines with every repeated CSE_FUNCTIONS call computed once, in a local `_kN`.
+
+    Valid because generated bodies assign every name once: the same call text always has the same value. Calls
+    are taken innermost first (so exp(log(x)) twice becomes two reads of one exp of one log), and each local is
+    defined just before the first line that uses it.
+    """
+    pattern = re.compile("|".join(r"(?<![\w.])" + re.escape(f) for f in CSE_FUNCTIONS))
+    out = list(lines)
+    made = 0
+    while True:
+        counts: dict[str, int] = {}
+        for ln in out:
+            for m in pattern.finditer(ln):
+                c = ln[m.start():_call_end(ln, m.end() - 1)]
+                counts[c] = counts.get(c, 0) + 1
+        repeated = [c for c, k in counts.items() if k > 1]
+        inner = [c for c in repeated if not any(o != c and o in c for o in repeated)]
+        if not inner:
+            return out
+        for c in inner:
+            name = f"_k{made}"
+            made += 1
+            first = next(i for i, ln in enumerate(out) if c in ln)
+            indent = out[first][: len(out[first]) - len(out[first].lstrip())]
+            out = [ln.replace(c, name) for ln in out]
+            out.insert(first, f"{indent}{name} = {c}")
+
+
 def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tuple[str, bool]:
     """Numba source of the model functions and the Rodas4 kernel; also whether any law reads `time`."""
     system = compiled.system
@@ -221,6 +265,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     rhs_body = assign_lines(rhs_assign)
     for s in compiled.state_ids:
         rhs_body.append(f"    out[{position[s]}] = {expr_code(system.states[s].rate)}")
+    rhs_body = common_calls(rhs_body)
 
     # Jacobian: chain rule through assignments, one state at a time
     jac_body = assign_lines(rhs_assign)
@@ -276,8 +321,8 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     # the assignments an output needs (`need[k]` for compiled.assignment_ids[k], closed under dependencies by
     # the caller), in that order; constant ones read their slot, the others are 0.0
     assign_pos = {a: k for k, a in enumerate(compiled.assignment_ids)}
-    obs_body = [f"    a_{a} = ({expr_code(system.assignments[a].expr)}) if need[{assign_pos[a]}] else 0.0"
-                for a in ordered if a not in const_assign]
+    obs_body = [f"    a_{a} = ({expr_code(system.assignments[a].expr)}) if need[{assign_pos[a]}]"
+                " else 0.0" for a in ordered if a not in const_assign]
     for k, a in enumerate(compiled.assignment_ids):
         value = hoist.slot_name(a) if a in const_assign else f"a_{a}"
         obs_body.append(f"    out[{k}] = {value}")
@@ -302,7 +347,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     lines += [njit, "def _rhs(t, y, p, d, out):", *loads(rhs_body), *rhs_body, "    return", ""]
     lines += [njit, "def _jac(t, y, p, d, jv):", *loads(jac_body), *jac_body, "    return", ""]
     # the kernel writes the entries that depend only on parameters once per segment, the others every step
-    var_body = assign_lines(rhs_assign) + jac_var
+    var_body = common_calls(assign_lines(rhs_assign) + jac_var)
     lines += [njit, "def _jac_const(p, d, jv):", *loads(jac_const), *jac_const, "    return", ""]
     lines += [njit, "def _jac_var(t, y, p, d, jv):", *loads(var_body), *var_body, "    return", ""]
     lines += [njit, "def _dfdt(t, y, p, d, out):", *loads(dt_body), *dt_body, "    return", ""]

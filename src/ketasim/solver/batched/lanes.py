@@ -45,7 +45,7 @@ class Layout:
     def __init__(self, n: int, n_params: int, n_derived: int, nnz: int, lu_size: int, method: Method) -> None:
         self.offsets: dict[str, int] = {}
         self.size = 0
-        vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "IHV", "HHV"]
+        vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "IHV", "HHV", "X"]
         vectors += [f"K{i}" for i in range(1, method.stages + 1)]
         vectors += [f"KD{r}" for r in range(len(method.dense))]
         for name in vectors:
@@ -73,23 +73,26 @@ def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int]) -> str:
         line = re.sub(pattern, lambda m: f"W[{arrays[m.group(1)] + int(m.group(2)) * LANES} + l]", line)
     for name, off in scalars.items():
         line = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w\[])", f"W[{off} + l]", line)
+    return vector_calls(line)
+
+
+def vector_calls(code: str) -> str:
+    """libm calls replaced by vmath's (vectorizable, and faster than libm even one at a time)."""
     for scalar, vector in VECTOR_FUNCTIONS.items():
-        line = line.replace(scalar, vector)
-    return line
+        code = code.replace(scalar, vector)
+    return code
 
 
-def vector_function(name: str, body: list[str], arrays: dict[str, str], scalars: dict[str, str],
-                    layout: Layout) -> list[str]:
-    """A scalar function body (4-space indented lines) as a lane function `name(W)`."""
+def lane_loop(body: list[str], arrays: dict[str, str], scalars: dict[str, str], layout: Layout,
+              indent: str = "    ") -> list[str]:
+    """A scalar body (lines indented by 4 spaces) as a loop over the lanes whose header sits at `indent`."""
     arr = {k: layout.offsets[v] for k, v in arrays.items()}
     sca = {k: layout.offsets[v] for k, v in scalars.items()}
-    out = [VECTOR_JIT, f"def {name}(W):", "    for l in range(LANES):"]
-    out += ["    " + _rewrite(ln, arr, sca) for ln in body] or ["        pass"]
-    out.append("    return")
-    return out
+    lines = [indent + _rewrite(ln, arr, sca) for ln in body] or [indent + "    pass"]
+    return [f"{indent}for l in range(LANES):", *lines]
 
 
-def vector_factor(body: list[str], layout: Layout) -> list[str]:
+def vector_factor_body(body: list[str], layout: Layout) -> list[str]:
     """The block factorization for every lane: a failed pivot clears the lane's OK flag instead of returning."""
     lines: list[str] = ["    ok = 1.0"]
     k = 0
@@ -102,40 +105,64 @@ def vector_factor(body: list[str], layout: Layout) -> list[str]:
             continue
         lines.append("    OK_SLOT = ok" if ln.strip() == "return True" else ln)
         k += 1
-    return vector_function("_v_factor", lines, {"jv": "JV", "lu": "LU"}, {"c": "CF", "OK_SLOT": "OK"}, layout)
+    return lane_loop(lines, {"jv": "JV", "lu": "LU"}, {"c": "CF", "OK_SLOT": "OK"}, layout)
+
+
+def _inverse_root(x: str, k: int) -> str:
+    """Code for x ** (-1 / k): two square roots for k = 4 (RODAS4's controller), else vpow."""
+    return f"(1.0 / math.sqrt(math.sqrt({x})))" if k == 4 else f"vpow({x}, {-1.0 / k!r})"
 
 
 def _terms(coeffs: list[tuple[float, str]]) -> str:
     return " + ".join(f"{v!r} * {name}" for v, name in coeffs if v != 0.0)
 
 
-def vector_step(method: Method, time_dependent: bool) -> list[str]:
-    """`_v_step(W, rtol)`: the stages of one attempted step for every lane, then each lane's error norm."""
+def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str]], layout: Layout) -> list[str]:
+    """`_v_step(W, rtol)`: factorization, the stages of one attempted step for every lane, each lane's error norm
+    and the rows of its continuous extension.
+
+    The stages run in one loop so that the right-hand side and the block solve appear once in the code: LLVM's
+    compile time grows faster than the code, and six written-out copies cost minutes per model. What differs
+    between stages (the combinations of earlier stages) sits in small per-stage branches with constant offsets;
+    each stage's system is solved in X and then stored as its K.
+    """
     m = method
     ind = "    "
     nl = "N_STATES * LANES"
+    rhs_stage = lane_loop(bodies["rhs"], {"y": "YT", "out": "FS", "p": "P", "d": "D"}, {"t": "TS"}, layout,
+                          indent=ind * 2)
+    solve = lane_loop(bodies["solve"], {"jv": "JV", "lu": "LU", "x": "X"}, {}, layout, indent=ind * 2)
     out = [VECTOR_JIT, "def _v_step(W, rtol):"]
-    for i in range(1, m.stages + 1):
-        ki = f"O_K{i}"
-        if i == 1:
-            src = "W[O_F0 + q]"
+    out += vector_factor_body(bodies["factor"], layout)
+    out.append(f"{ind}for stage in range({m.stages}):")
+    # the point of the stage and its right-hand side (stage 1: the derivative at the step's start)
+    point: list[str] = []
+    for i in range(2, m.stages + 1):
+        point.append(f"{ind * 2}{'if' if i == 2 else 'elif'} stage == {i - 1}:")
+        if i <= m.explicit:
+            terms = _terms([(m.a[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.a])
+            point += [f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_YT + q] = W[O_Y + q] + {terms}"]
         else:
-            if i <= m.explicit:
-                point = _terms([(m.a[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.a])
-                out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_YT + q] = W[O_Y + q] + {point}"]
-            else:
-                out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_YT + q] = W[O_YT + q] + W[O_K{i - 1} + q]"]
-            ci = m.cc.get(i, 1.0)
-            out += [f"{ind}for l in range(LANES):", f"{ind}    W[O_TS + l] = W[O_TT + l] + {ci!r} * W[O_HH + l]",
-                    f"{ind}_v_rhs_stage(W)"]
-            src = "W[O_FS + q]"
+            point += [f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_YT + q] = W[O_YT + q] + W[O_K{i - 1} + q]"]
+        point += [f"{ind * 3}for l in range(LANES):",
+                  f"{ind * 3}    W[O_TS + l] = W[O_TT + l] + {m.cc.get(i, 1.0)!r} * W[O_HH + l]"]
+    out += point
+    out += [f"{ind * 2}if stage > 0:", *["    " + ln for ln in rhs_stage]]
+    # the right-hand side of the stage's linear system, in X
+    for i in range(1, m.stages + 1):
+        src = "W[O_F0 + q]" if i == 1 else "W[O_FS + q]"
         expr = src
         if time_dependent and m.d.get(i, 0.0) != 0.0:
             expr += f" + W[O_HHV + q] * {m.d[i]!r} * W[O_FT + q]"
         cterms = _terms([(m.c[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.c])
         if cterms:
             expr += f" + ({cterms}) * W[O_IHV + q]"
-        out += [f"{ind}for q in range({nl}):", f"{ind}    W[{ki} + q] = {expr}", f"{ind}_v_solve_{i}(W)"]
+        out += [f"{ind * 2}{'if' if i == 1 else 'elif'} stage == {i - 1}:",
+                f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_X + q] = {expr}"]
+    out += solve
+    for i in range(1, m.stages + 1):
+        out += [f"{ind * 2}{'if' if i == 1 else 'elif'} stage == {i - 1}:",
+                f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_K{i} + q] = W[O_X + q]"]
     last = f"O_K{m.stages}"
     # error norm: squared scaled errors in one flat pass, then summed per lane (one accumulator per lane: the
     # loops stay flat, which is what LLVM vectorizes well)
@@ -155,7 +182,7 @@ def vector_step(method: Method, time_dependent: bool) -> list[str]:
         f"{ind}for l in range(LANES):",
         f"{ind}    err = math.sqrt(W[O_ERR + l] / N_STATES)",
         f"{ind}    W[O_ERR + l] = err",
-        f"{ind}    W[O_FAC + l] = SAFETY * vpow(err, {-1.0 / (m.error_order + 1)!r})",
+        f"{ind}    W[O_FAC + l] = SAFETY * {_inverse_root('err', m.error_order + 1)}",
     ]
     # rows of the continuous extension, for the lanes whose step holds output times
     for r, row in enumerate(m.dense):
@@ -182,7 +209,7 @@ def vector_accept() -> list[str]:
 
 
 def dense_inner(method: Method) -> str:
-    """The continuous extension's correction term at theta = th, from the KD rows of lane l at state q."""
+    """The continuous extension's correction term at theta = th, from the gathered rows dk0, dk1, ... at ii."""
     inner = f"W[O_KD{len(method.dense) - 1} + q]"
     for r in range(len(method.dense) - 2, -1, -1):
         inner = f"W[O_KD{r} + q] + th * ({inner})"
@@ -191,13 +218,23 @@ def dense_inner(method: Method) -> str:
 
 KERNEL = r'''
 @njit(cache=True, nogil=True)
+def _emit(k, t, vbuf, yv, abuf, p, dv, j, obs_src, need_assign, obs_need, store, t_ref, red, samp_ptr, samp_var,
+          samp_out):
+    # one output time at a segment boundary: the assignments the outputs need, then the recording (one
+    # function for those call sites, so that its code is compiled once)
+    if need_assign:
+        _observe(t, yv, p, dv, abuf, obs_need)
+    _record(k, t, vbuf, j, obs_src, store, t_ref, red, samp_ptr, samp_var, samp_out)
+
+
+@njit(cache=True, nogil=True)
 def _lane_column(W, off, l, out):
     for i in range(out.shape[0]):
         out[i] = W[off + i * LANES + l]
 
 
 @njit(cache=True, nogil=True)
-def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
+def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
            max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
            red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
     n_sub = P.shape[0]
@@ -215,11 +252,19 @@ def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo
     dl = np.zeros((LANES, N_DERIVED))
     red = np.empty((LANES, 5, nv))
     jtmp = np.zeros(max(nnz, 1))
-    yv = np.empty(n)
+    # states then assignments of the output time being recorded; outputs read both through one index
+    vbuf = np.zeros(n + max(n_assign, 1))
+    yv = vbuf[:n]
+    abuf = vbuf[n:]
+    # one lane's step, gathered once per step that holds output times: start, end and continuous-extension rows
+    # of the states an output needs, contiguous
+    nd = dense_idx.shape[0]
+    dy0 = np.empty(nd)
+    dyn = np.empty(nd)
+#KD_ALLOC#
     f0 = np.empty(n)
     yt = np.empty(n)
     fs = np.empty(n)
-    abuf = np.empty(max(n_assign, 1))
     lj = np.full(LANES, -1, dtype=np.int64)
     lb = np.zeros(LANES, dtype=np.int64)
     lkp = np.zeros(LANES, dtype=np.int64)
@@ -329,17 +374,15 @@ def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo
                 if kp < khi and t_out[kp] <= a + TIME_EPS:
                     _lane_column(W, O_Y, l, yv)
                     while kp < khi and t_out[kp] <= a + TIME_EPS:
-                        _record(kp, t_out[kp], yv, pv, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref,
-                                red[l], samp_ptr,
-                                samp_var, samp_out)
+                        _emit(kp, t_out[kp], vbuf, yv, abuf, pv, dv, j, obs_src, need_assign,
+                              obs_need, store, t_ref, red[l], samp_ptr, samp_var, samp_out)
                         kp += 1
                 if e - a <= TIME_EPS:
                     if kp < khi:
                         _lane_column(W, O_Y, l, yv)
                     while kp < khi:
-                        _record(kp, t_out[kp], yv, pv, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref,
-                                red[l], samp_ptr,
-                                samp_var, samp_out)
+                        _emit(kp, t_out[kp], vbuf, yv, abuf, pv, dv, j, obs_src, need_assign,
+                              obs_need, store, t_ref, red[l], samp_ptr, samp_var, samp_out)
                         kp += 1
                     continue
                 lkp[l] = kp
@@ -357,10 +400,7 @@ def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo
             break
         # 2. derivative and Jacobian at every lane's current point (a lane that was just rejected gets the same
         # values again: same inputs, same bits)
-        _v_rhs(W)
-        _v_jac_var(W)
-        if TIME_DEPENDENT:
-            _v_dfdt(W)
+        _v_point(W)
         # 3. per lane: the step size of this attempt
         for l in range(LANES):
             W[O_ACC + l] = 0.0
@@ -400,7 +440,6 @@ def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo
                 if TIME_DEPENDENT:
                     W[O_HHV + i * LANES + l] = hh
         # 4. the attempted step of every lane
-        _v_factor(W)
         _v_step(W, rtol)
         # 5. per lane: accept or reject, dense output, next step size
         for l in range(LANES):
@@ -443,13 +482,13 @@ def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo
                     elif th < 0.0:
                         th = 0.0
                     th1 = 1.0 - th
-                    for ii in range(dense_idx.shape[0]):
-                        i = dense_idx[ii]
-                        q = i * LANES + l
-                        yv[i] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
-                    _record(kp, t_out[kp], yv, pv, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref,
-                            rv, samp_ptr,
-                                samp_var, samp_out)
+                    for ii in range(nd):
+                        q = dense_idx[ii] * LANES + l
+                        yv[dense_idx[ii]] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
+                    # the hot output path: observe and record written here (a call would cost more than both)
+                    if need_assign:
+                        _observe(t_out[kp], yv, pv, dv, abuf, obs_need)
+                    _record(kp, t_out[kp], vbuf, j, obs_src, store, t_ref, rv, samp_ptr, samp_var, samp_out)
                     kp += 1
                 lkp[l] = kp
             W[O_ACC + l] = 1.0
@@ -478,55 +517,39 @@ def _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo
             if kp < khi:
                 _lane_column(W, O_Y, l, yv)
             while kp < khi:
-                _record(kp, t_out[kp], yv, pl[l], dl[l], lj[l], abuf, obs_src, need_assign, obs_need, store, t_ref,
-                        red[l], samp_ptr,
-                                samp_var, samp_out)
+                _emit(kp, t_out[kp], vbuf, yv, abuf, pl[l], dl[l], lj[l], obs_src, need_assign,
+                      obs_need, store, t_ref, red[l], samp_ptr, samp_var, samp_out)
                 kp += 1
             lphase[l] = 0
 
 
-@njit(cache=True, parallel=True)
-def kernel(P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol, max_steps,
-           peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref, red_max,
-           red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
-    n_groups = (P.shape[0] + GROUP_SUBJECTS - 1) // GROUP_SUBJECTS
-    for g in prange(n_groups):
-        _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
-               max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
-               red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats)
-
-
-@njit(cache=True, nogil=True)
-def kernel_serial(P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
-                  max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
-                  red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
-    n_groups = (P.shape[0] + GROUP_SUBJECTS - 1) // GROUP_SUBJECTS
-    for g in range(n_groups):
-        _group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
-               max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
-               red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats)
 '''
 
 
 def kernel_source(method: Method) -> str:
     """The lane kernel for `method`, dense output unrolled (vector functions come from `model_source`)."""
-    return KERNEL.replace("#KD_INNER#", dense_inner(method))
+    rows = range(len(method.dense))
+    alloc = "\n".join(f"    dk{r} = np.empty(nd)" for r in rows)
+    gather = "\n".join(f"                    dk{r}[ii] = W[O_KD{r} + q]" for r in rows)
+    return (KERNEL.replace("#KD_INNER#", dense_inner(method)).replace("#KD_ALLOC#", alloc)
+            .replace("#KD_GATHER#", gather))
 
 
 def model_source(bodies: dict[str, list[str]], layout: Layout, method: Method, time_dependent: bool) -> list[str]:
-    """Lane versions of the model functions: right-hand side (at the point and at a stage), Jacobian, solves."""
-    common = {"p": "P", "d": "D"}
+    """Lane versions of the model functions: derivative and Jacobian at the lanes' points, one attempted step,
+    and the move of accepted lanes to their new points."""
+    point = lane_loop(bodies["rhs"], {"y": "Y", "out": "F0", "p": "P", "d": "D"}, {"t": "TT"}, layout)
+    point += lane_loop(bodies["jac_var"], {"y": "Y", "jv": "JV", "p": "P", "d": "D"}, {"t": "TT"}, layout)
+    if time_dependent:
+        point += lane_loop(bodies["dfdt"], {"y": "Y", "out": "FT", "p": "P", "d": "D"}, {"t": "TT"}, layout)
+    # the factorization and one solve on their own: tests compare them with a dense solve (never compiled
+    # by the integrator)
+    factor_solve = vector_factor_body(bodies["factor"], layout)
+    factor_solve += lane_loop(bodies["solve"], {"jv": "JV", "lu": "LU", "x": "K1"}, {}, layout)
     blocks = [
-        vector_function("_v_rhs", bodies["rhs"], {"y": "Y", "out": "F0", **common}, {"t": "TT"}, layout),
-        vector_function("_v_rhs_stage", bodies["rhs"], {"y": "YT", "out": "FS", **common}, {"t": "TS"}, layout),
-        vector_function("_v_jac_var", bodies["jac_var"], {"y": "Y", "jv": "JV", **common}, {"t": "TT"}, layout),
-        (vector_function("_v_dfdt", bodies["dfdt"], {"y": "Y", "out": "FT", **common}, {"t": "TT"}, layout)
-         if time_dependent else ["@njit(cache=True, nogil=True)", "def _v_dfdt(W):", "    return"]),
-        vector_factor(bodies["factor"], layout),
-        *[vector_function(f"_v_solve_{i}", bodies["solve"], {"jv": "JV", "lu": "LU", "x": f"K{i}"}, {}, layout)
-          for i in range(1, method.stages + 1)],
-        vector_step(method, time_dependent),
+        [VECTOR_JIT, "def _v_point(W):", *point, "    return"],
+        vector_step(method, time_dependent, bodies, layout),
         vector_accept(),
+        [VECTOR_JIT, "def _v_factor_solve(W):", *factor_solve, "    return"],
     ]
-    out = [line for block in blocks for line in [*block, ""]]
-    return out
+    return [line for block in blocks for line in [*block, ""]]

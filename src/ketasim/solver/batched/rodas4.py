@@ -131,24 +131,20 @@ STATUS_SINGULAR = 3
 
 HELPERS = r'''
 @njit(cache=True, nogil=True, inline="always")
-def _record(k, t, yv, p, dv, j, abuf, obs_src, need_assign, obs_need, store, t_ref, red, samp_ptr, samp_var,
-            samp_out):
+def _record(k, t, vbuf, j, obs_src, store, t_ref, red, samp_ptr, samp_var, samp_out):
+    # vbuf holds the states and then the assignments (the caller has evaluated those needed); obs_src indexes it.
     # red: this subject's running reductions (rows max, t of max, min, t of min, baseline), contiguous and local
     # to the subject so the hot loop never strides across the batch; written back when the subject ends
-    if need_assign:
-        _observe(t, yv, p, dv, abuf, obs_need)
     nv = obs_src.shape[0]
     if store.shape[0] > 0:
         for q in range(nv):
-            src = obs_src[q]
-            store[k, q, j] = yv[src] if src >= 0 else abuf[-src - 1]
+            store[k, q, j] = vbuf[obs_src[q]]
     if red.shape[1] > 0:
         after = t >= t_ref - REF_EPS
         base = t <= t_ref + REF_EPS or k == 0
         dt = t - t_ref
         for q in range(nv):
-            src = obs_src[q]
-            val = yv[src] if src >= 0 else abuf[-src - 1]
+            val = vbuf[obs_src[q]]
             if after:
                 if val > red[0, q]:
                     red[0, q] = val
@@ -159,8 +155,7 @@ def _record(k, t, yv, p, dv, j, abuf, obs_src, need_assign, obs_need, store, t_r
             if base:
                 red[4, q] = val
     for m in range(samp_ptr[k], samp_ptr[k + 1]):
-        src = obs_src[samp_var[m]]
-        samp_out[m, j] = yv[src] if src >= 0 else abuf[-src - 1]
+        samp_out[m, j] = vbuf[obs_src[samp_var[m]]]
 
 
 @njit(cache=True, nogil=True)
