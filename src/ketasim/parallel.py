@@ -6,7 +6,7 @@ subjects whose results depend only on their inputs, and results are reassembled 
 workers gives the same bytes as one process.
 
 Each worker runs the batched solver single-threaded (`threads=1`): the cluster provides the parallelism, and
-numba thread pools inside several worker processes on one machine would only compete for the same cores.
+solver thread pools inside several worker processes on one machine would only compete for the same cores.
 
 For other callers (the trial runner, the scorecard): `executor(workers=..., scheduler=...)` yields a
 `concurrent.futures.Executor` (or None for a plain in-process loop) whose `map` keeps input order.

@@ -57,7 +57,7 @@ Array = np.ndarray
 #: the solver for trial chunks: LSODA (what `auto` picks for small batches) was 8x slower at 10 subjects
 TRIAL_SOLVER = SolverOptions(method="BDF")
 #: trials with at least this many subjects in all arms together use the batched JIT solver (its one-off compile,
-#: 15-30 s per model, pays off from here); chosen from the trial's size alone, so chunking never changes results
+#: ~25 s per model, pays off from here); chosen from the trial's size alone, so chunking never changes results
 BATCHED_TRIAL_MIN_SUBJECTS = 1000
 BATCHED_TRIAL_SOLVER = SolverOptions(method="batched", rtol=BATCHED_RTOL, atol=BATCHED_ATOL)
 WEEK_H = 168.0

@@ -11,8 +11,8 @@ How it works (details in docs/performance.md):
 - states are reordered so that the Jacobian is block lower triangular (`structure.py`), which makes the linear
   solves of an implicit method a few tiny dense blocks, solved by generated straight-line code;
 - each subject is integrated with RODAS4 (`rodas4.py`), its own adaptive step size and error control, between
-  the dose events shared by the batch (`schedule.py`), never across one; subjects run in parallel threads
-  (numba `prange`), with no Python in the loop;
+  the dose events shared by the batch (`schedule.py`), never across one; 8 subjects share each SIMD vector
+  (`lanes.py`, `vmath.py`) and groups of subjects run on a thread pool, with no Python in the loop;
 - a subject's result depends only on its own parameters, never on the other subjects in the batch, so results
   are bit-identical whatever the chunking or the number of threads or workers.
 """
@@ -172,7 +172,7 @@ def run_batch(
     value: a decaying drug is then resolved relative to its peak (what population summaries need, ~35% fewer
     steps); off, `rtol`/`atol` mean what they mean for scipy. `threads=1` runs the subjects one after the
     other in the calling thread (for Dask workers and thread pools, which bring their own parallelism);
-    otherwise numba spreads them over its thread pool.
+    otherwise groups of subjects run on a pool of one thread per available core.
     """
     compiled = model.compiled
     n_states = len(compiled.state_ids)

@@ -333,7 +333,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
                  for a in ordered if a in const_assign]
     der_body += [f"    d[{k}] = {symbolic.to_scalar(node, rename)}" for k, node in enumerate(hoist.defs)]
 
-    lines = ["import math", "import numpy as np", "from numba import njit, prange", "",
+    lines = ["import math", "import numpy as np", "from numba import njit", "",
              "from ketasim.solver.batched.vmath import vexp, vlog, vpow", "", symbolic.POW_HELPER, ""]
     consts = {**rodas4.CONTROL, "GAMMA": rodas4.METHOD.gamma}
     lines += [f"{k} = {float(v)!r}" for k, v in consts.items()]
