@@ -160,6 +160,25 @@ def test_infusion_matches_closed_form() -> None:
     assert pid == "rate_in_A"
 
 
+def test_time_dependent_laws_match_closed_forms() -> None:
+    """Laws that read `time` (the lane code then carries the time-derivative terms of the method)."""
+    system = System()
+    system.add_parameter(Parameter("k", 0.8, "1/h", "assumed"))
+    system.add_parameter(Parameter("a", 2.0, "mg/h^2", "assumed"))
+    system.add_state(State("ramp", "a * time", 0.0, "mg"))
+    system.add_state(State("lag", "-k * lag + exp(-time)", 0.0, "mg"))
+    compiled = compile_system(system)
+    times = np.linspace(0.0, 5.0, 51)
+    y = integrate_batched(compiled, compiled.default_params(3), [], times, 0.0, rtol=1e-9, atol=1e-12)
+    k, a = 0.8, 2.0
+    ramp = a * times**2 / 2
+    # lag' = -k lag + e^-t, lag(0) = 0: (e^-t - e^-kt) / (k - 1)
+    lag = (np.exp(-times) - np.exp(-k * times)) / (k - 1.0)
+    for j in range(3):
+        np.testing.assert_allclose(y[:, compiled.state_index("ramp"), j], ramp, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(y[:, compiled.state_index("lag"), j], lag, rtol=1e-7, atol=1e-11)
+
+
 def test_generated_jacobian_matches_finite_differences() -> None:
     prep = prepare(make_scenario(SCENARIOS["spravato_2w"]), n=1)
     model = model_for(prep.compiled)
