@@ -85,6 +85,13 @@ def test_cli_population_run(tmp_path: Path) -> None:
                             chunk_size=5)
     pd.testing.assert_frame_equal(frame, direct, check_exact=True)
     assert np.all(frame["esketamine_cmax_ng_per_ml"] > 0)
+    # --rtol reaches the solver: a tighter tolerance takes more steps and lands close to the default run
+    tight_out = tmp_path / "tight.parquet"
+    res = CliRunner().invoke(app, [*args[:-3], "--rtol", "1e-7", "--atol", "1e-10", "--out", str(tight_out)])
+    assert res.exit_code == 0, res.output
+    tight = pd.read_parquet(tight_out)
+    assert np.all(tight["solver_steps"] > 1.5 * frame["solver_steps"])
+    np.testing.assert_allclose(tight["madrs_day1"], frame["madrs_day1"], rtol=2e-4)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +100,10 @@ def test_cli_population_run(tmp_path: Path) -> None:
         (["--n", "3"], "--out FILE.parquet"),
         (["--workers", "2"], "add --n"),
         (["--n", "0", "--out", "x.parquet"], "at least 1"),
+        (["--n", "3", "--out", "x.parquet", "--rtol", "0.5"], "--rtol 0.5 is outside"),
+        (["--n", "3", "--out", "x.parquet", "--rtol", "-1e-6"], "--rtol -1e-06 is outside"),
+        (["--n", "3", "--out", "x.parquet", "--atol", "0"], "--atol 0 is outside"),
+        (["--rtol", "1e-6"], "add --n"),
     ],
 )
 def test_cli_population_errors(extra: list[str], message: str, tmp_path: Path) -> None:

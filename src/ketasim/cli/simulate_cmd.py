@@ -72,6 +72,12 @@ def simulate_cmd(
         str | None, typer.Option(help="address of a running Dask scheduler, e.g. tcp://host:8786 (with --n)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar (with --n)")] = False,
+    rtol: Annotated[
+        float | None, typer.Option(help="relative tolerance of the solver (with --n; default 1e-5)")
+    ] = None,
+    atol: Annotated[
+        float | None, typer.Option(help="absolute tolerance, in each state's unit (with --n; default 1e-8)")
+    ] = None,
     # --- end of population-run options ------------------------------------------------------------------
 ) -> None:
     """Simulate one subject: plasma and brain exposure, every mechanism node, and MADRS."""
@@ -97,7 +103,8 @@ def simulate_cmd(
     if out is not None and not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise ScenarioError(f"folder {str(out.parent)!r} for --out does not exist; create it first")
     scenario = so.build_scenario(scenario_file, fields)
-    if n is not None or scheduler is not None or workers != 1 or chunk_size is not None:  # population run
+    population = (n, scheduler, chunk_size, rtol, atol)
+    if any(v is not None for v in population) or workers != 1:  # population run
         from ..population_run import cli_run
 
         cli_run(
@@ -110,6 +117,8 @@ def simulate_cmd(
             scheduler=scheduler,
             quiet=quiet,
             as_json=as_json,
+            rtol=rtol,
+            atol=atol,
         )
         return
     result = simulate(scenario)
