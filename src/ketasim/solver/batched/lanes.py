@@ -9,7 +9,8 @@ acceptance, step-size control, dose events, dense output and the summaries) stay
 Why the lanes do not share a step (SIMT, as on a GPU): each lane keeps its own t, h, error control and event
 segments, so a subject's result is a function of its own parameters only, never of the subjects that share its
 lanes or of the batch it is in. That keeps population runs bit-identical whatever the chunk size, thread count or
-Dask worker count, and a subject gives the same bits alone as in a batch of 100,000 (tests/test_batched_solver.py).
+Dask worker count, and a subject gives the same bits alone as in a batch of 100,000 (tests/test_lanes.py,
+tests/test_batched_solver.py).
 A lane whose subject has finished takes the next subject of its group; lanes without one compute on stale,
 harmless data that nobody reads.
 
@@ -18,6 +19,9 @@ How the vector code is made: the model's scalar functions (`jit.py`) are rewritt
 (states, stages, parameters, Jacobian, LU, per-lane scalars) sit at compile-time constant offsets. Constant
 offsets from one base pointer are what let LLVM prove that the regions do not overlap and vectorize without
 run-time alias checks; `error_model="numpy"` removes the division-by-zero branches that would block it.
+
+Entry point: `run_group(g, ...)` integrates the g-th group of GROUP_SUBJECTS subjects; it releases the GIL, and
+`run_batch` (`__init__.py`) runs the groups over a thread pool.
 """
 
 from __future__ import annotations
