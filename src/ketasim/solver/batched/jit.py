@@ -1,8 +1,9 @@
 """Generate, cache and load the numba module that integrates one System for a batch of subjects.
 
-The module holds the model's scalar rate laws (`_rhs`), exact Jacobian (`_jac`, from `symbolic.py`), time
-derivative (`_dfdt`, only when a law reads `time`), observed assignments (`_observe`) and the integrator kernel of
-the chosen method, all in the block-triangular state order of `structure.py`.
+The module holds the model's scalar rate laws (`_rhs`), exact Jacobian (`_jac`, from `symbolic.py`; its
+parameter-only part `_jac_const`), observed assignments (`_observe`), the lane (SIMD) versions of the rate laws,
+Jacobian and time derivative and the integrator (`lanes.py`), all in the block-triangular state order of
+`structure.py`.
 
 Why a file and not `exec`: numba can only cache compiled code for functions defined in a real file. The file name
 is a hash of its source (which embeds the solver's own source and numba's version), so a changed model or a
@@ -316,7 +317,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
             d = symbolic.derivative(expressions.parse(system.states[s].rate), "time", dnames)
             dt_body.append(f"    out[{position[s]}] = {code(d)}")
     else:
-        dt_body = ["    out[:] = 0.0"]
+        dt_body = []
 
     # the assignments an output needs (`need[k]` for compiled.assignment_ids[k], closed under dependencies by
     # the caller), in that order; constant ones read their slot, the others are 0.0
@@ -337,7 +338,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
              "from ketasim.solver.batched.vmath import vexp, vlog, vpow", "", symbolic.POW_HELPER, ""]
     consts = {**rodas4.CONTROL, "GAMMA": rodas4.METHOD.gamma}
     lines += [f"{k} = {float(v)!r}" for k, v in consts.items()]
-    lines += [f"ORDER = {rodas4.ORDER}", f"ERROR_ORDER = {rodas4.ERROR_ORDER}",
+    lines += [f"ORDER = {rodas4.ORDER}",
               f"STATUS_OK = {rodas4.STATUS_OK}", f"STATUS_MAX_STEPS = {rodas4.STATUS_MAX_STEPS}",
               f"STATUS_STEP_UNDERFLOW = {rodas4.STATUS_STEP_UNDERFLOW}",
               f"TIME_EPS = {TIME_EPS!r}", f"RATE_CLEAN = {RATE_CLEAN!r}", f"REF_EPS = {REF_EPS!r}",
@@ -346,11 +347,10 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     lines += [njit, "def _derived(p, d):", *der_body, "    return", ""]
     lines += [njit, "def _rhs(t, y, p, d, out):", *loads(rhs_body), *rhs_body, "    return", ""]
     lines += [njit, "def _jac(t, y, p, d, jv):", *loads(jac_body), *jac_body, "    return", ""]
-    # the kernel writes the entries that depend only on parameters once per segment, the others every step
+    # the integrator writes the entries that depend only on parameters once per segment (`_jac_const`), the
+    # others every step (their lane version, from `var_body`)
     var_body = common_calls(assign_lines(rhs_assign) + jac_var)
     lines += [njit, "def _jac_const(p, d, jv):", *loads(jac_const), *jac_const, "    return", ""]
-    lines += [njit, "def _jac_var(t, y, p, d, jv):", *loads(var_body), *var_body, "    return", ""]
-    lines += [njit, "def _dfdt(t, y, p, d, out):", *loads(dt_body), *dt_body, "    return", ""]
     lines += [njit, "def _observe(t, y, p, d, out, need):", *loads(obs_body), *obs_body, "    return", ""]
     fac, sol, lu_size = factor_solve_source(structure, diagonal_index(structure))
     lines += [f"PIVOT_FLOOR = {PIVOT_FLOOR!r}", f"LU_SIZE = {lu_size}", ""]

@@ -108,7 +108,6 @@ RODAS5P = Method(
 #: restores the agreement it is no faster (docs/performance.md)
 METHOD = RODAS4
 ORDER = METHOD.order
-ERROR_ORDER = METHOD.error_order
 
 #: step-size control (Hairer & Wanner's defaults for RODAS): safety factor and bounds on the change per step
 CONTROL: dict[str, float] = {
@@ -119,15 +118,13 @@ CONTROL: dict[str, float] = {
     "HINIT_FALLBACK": 1e-6,  # hours, when the state or its derivative is zero
     "HINIT_GROWTH": 100.0,
     "LAST_STEP_STRETCH": 1.01,  # take the segment end when it is within 1% of a step (no sliver steps)
-    "MIN_STEP_RELATIVE": 1e-14,
-    "PEAK_WEIGHT": 1.0,  # a step below this fraction of |t| (or of 1 h) is an underflow
+    "MIN_STEP_RELATIVE": 1e-14,  # a step below this fraction of |t| (or of 1 h) is an underflow
 }
 
 #: status codes written per subject
 STATUS_OK = 0
 STATUS_MAX_STEPS = 1
 STATUS_STEP_UNDERFLOW = 2
-STATUS_SINGULAR = 3
 
 HELPERS = r'''
 @njit(cache=True, nogil=True, inline="always")
