@@ -17,8 +17,8 @@ from ketasim.model import expressions
 from ketasim.model.build import prepare
 from ketasim.model.system import Parameter, State, System
 from ketasim.scenario import make_scenario, parse_pretreat
-from ketasim.solver import DoseEvent, SolverOptions, compile_system, integrate
-from ketasim.solver.batched import BATCHED_ATOL, BATCHED_RTOL, integrate_batched, model_for, run_batch, symbolic
+from ketasim.solver import DoseEvent, SolverOptions, compile_system, integrate, symbolic
+from ketasim.solver.batched import BATCHED_ATOL, BATCHED_RTOL, integrate_batched, model_for, run_batch
 from ketasim.timegrid import output_grid
 
 #: agreement asked of the batched solver at its default tolerances (docs/performance.md)

@@ -64,8 +64,9 @@ def names(expr: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
 
 
-def to_numpy(expr: str, rename: dict[str, str] | None = None) -> str:
-    """Python/numpy source for an expression; `rename` maps symbols to the code that reads them."""
+def to_numpy(expr: str | ast.expr, rename: dict[str, str] | None = None) -> str:
+    """Python/numpy source for an expression (or a tree of one, such as a derivative); `rename` maps symbols to the
+    code that reads them."""
     rename = rename or {}
 
     def emit(node: ast.expr) -> str:
@@ -85,7 +86,7 @@ def to_numpy(expr: str, rename: dict[str, str] | None = None) -> str:
             return f"{FUNCTIONS[node.func.id][0]}({args})"
         raise DataError(f"cannot translate {ast.dump(node)}")
 
-    return emit(parse(expr))
+    return emit(parse(expr) if isinstance(expr, str) else expr)
 
 
 def to_sbml(expr: str) -> str:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
-from scipy.sparse import csr_matrix, identity, kron
 
 from ..errors import KetasimError
-from ..model import expressions
 from .codegen import CompiledSystem
 from .events import TIME_EPS, DoseEvent, check_times, segment_boundaries
+from .jacobian import numpy_jacobian
 
 
 @dataclass(frozen=True)
@@ -29,38 +28,12 @@ class SolverOptions:
     method: str = "auto"  # auto | batched | LSODA | BDF | Radau | RK45 | DOP853
 
 
+#: scipy methods that take a Jacobian
+IMPLICIT_METHODS = ("BDF", "Radau", "LSODA")
+
 #: "auto" uses the batched JIT solver (solver/batched) from this many subjects on: below it, compiling the
 #: model once (~20 s the first time on a machine, then cached on disk) costs more than scipy's integration
 BATCHED_AUTO_MIN_SUBJECTS = 200
-
-
-def structural_jacobian(compiled: CompiledSystem) -> np.ndarray:
-    """Boolean (n_states, n_states) pattern: which states each state's rate can depend on."""
-    system = compiled.system
-    state_pos = {s: i for i, s in enumerate(compiled.state_ids)}
-    cache: dict[str, set[str]] = {}
-
-    def state_deps(symbol: str) -> set[str]:
-        if symbol in cache:
-            return cache[symbol]
-        if symbol in state_pos:
-            result = {symbol}
-        elif symbol in system.assignments:
-            result = set()
-            for name in expressions.names(system.assignments[symbol].expr):
-                result |= state_deps(name)
-        else:
-            result = set()
-        cache[symbol] = result
-        return result
-
-    pattern = np.zeros((len(state_pos), len(state_pos)), dtype=bool)
-    for s, i in state_pos.items():
-        for name in expressions.names(system.states[s].rate):
-            for dep in state_deps(name):
-                pattern[i, state_pos[dep]] = True
-        pattern[i, i] = True
-    return pattern
 
 
 def integrate(
@@ -92,12 +65,11 @@ def integrate(
     t_end = float(t_out[-1])
     merged, pending = segment_boundaries(events, t_start, t_end)
 
-    sparsity = None
     method = options.method
     if method == "auto":
         method = "LSODA" if n_states * n <= 600 else "BDF"
-    if method in ("BDF", "Radau"):
-        sparsity = kron(csr_matrix(structural_jacobian(compiled)), identity(n, format="csr"), format="csr")
+    # the implicit methods get the exact Jacobian (sparse for BDF/Radau, whose batches are large)
+    jacobian = numpy_jacobian(compiled) if method in IMPLICIT_METHODS else None
 
     out = np.empty((len(t_out), n_states, n))
     k_event = 0
@@ -129,7 +101,9 @@ def integrate(
             return compiled.rhs(t, flat.reshape(n_states, n), p_seg).ravel()
 
         t_eval = np.clip(t_out[idx], a, b)
-        extra = {"jac_sparsity": sparsity} if sparsity is not None else {}
+        extra = {}
+        if jacobian is not None:
+            extra["jac"] = jacobian.for_batch(n_states, n, p_seg, sparse=method != "LSODA")
         sol = solve_ivp(
             fun,
             (a, b),

@@ -7,7 +7,7 @@ instead of storing every time point, so memory stays proportional to the number 
 
 How it works (details in docs/performance.md):
 
-- the System's rate laws and their exact Jacobian are generated as scalar numba code (`jit.py`, `symbolic.py`);
+- the System's rate laws and their exact Jacobian are generated as scalar numba code (`jit.py`, `../symbolic.py`);
 - states are reordered so that the Jacobian is block lower triangular (`structure.py`), which makes the linear
   solves of an implicit method a few tiny dense blocks, solved by generated straight-line code;
 - each subject is integrated with RODAS4 (`rodas4.py`), its own adaptive step size and error control, between
@@ -32,8 +32,9 @@ from ...model import expressions
 from ...parallel import available_cores
 from ..codegen import CompiledSystem
 from ..events import DoseEvent, check_times
+from ..symbolic import needed_assignments
 from . import rodas4
-from .jit import JitModel, build, needed_assignments
+from .jit import JitModel, build
 from .lanes import GROUP_SUBJECTS
 from .schedule import Schedule, pack
 
@@ -117,7 +118,7 @@ def _observed_sources(model: JitModel, variables: Sequence[str]) -> _Observed:
         else:
             raise KetasimError(f"{v!r} is neither a state nor an assignment of the model")
     requested = [v for v in variables if v in assign_pos]
-    closure = set(requested) | set(needed_assignments(compiled, [system.assignments[a].expr for a in requested]))
+    closure = set(requested) | set(needed_assignments(system, [system.assignments[a].expr for a in requested]))
     need = np.zeros(max(len(assign_pos), 1), dtype=np.bool_)
     states = {v for v in variables if v in state_pos}
     for a in closure:

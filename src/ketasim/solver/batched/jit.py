@@ -30,9 +30,11 @@ import numpy as np
 
 from ...errors import KetasimError
 from ...model import expressions
+from .. import symbolic
 from ..codegen import CompiledSystem
-from ..piecewise import TIME_EPS, structural_jacobian
-from . import lanes, rodas4, symbolic, vmath
+from ..events import TIME_EPS
+from ..jacobian import structural_jacobian
+from . import lanes, rodas4, vmath
 from . import structure as structure_mod
 from .structure import PIVOT_FLOOR, BlockStructure, block_structure, diagonal_index, factor_solve_source
 
@@ -81,36 +83,6 @@ def cache_dir() -> Path:
         except OSError:
             continue
     raise KetasimError("no writable folder for the compiled solver; set KETASIM_CACHE_DIR to one")
-
-
-def _state_deps(compiled: CompiledSystem) -> dict[str, set[str]]:
-    """For every assignment, the states it reads directly or through other assignments."""
-    system = compiled.system
-    states = set(compiled.state_ids)
-    out: dict[str, set[str]] = {}
-    for a in system.ordered_assignments():
-        deps: set[str] = set()
-        for name in expressions.names(a.expr):
-            if name in states:
-                deps.add(name)
-            elif name in out:
-                deps |= out[name]
-        out[a.id] = deps
-    return out
-
-
-def needed_assignments(compiled: CompiledSystem, exprs: list[str]) -> list[str]:
-    """Assignments (in dependency order) that the given expressions read, directly or indirectly."""
-    system = compiled.system
-    need: set[str] = set()
-    stack = [n for e in exprs for n in expressions.names(e) if n in system.assignments]
-    while stack:
-        a = stack.pop()
-        if a in need:
-            continue
-        need.add(a)
-        stack.extend(n for n in expressions.names(system.assignments[a].expr) if n in system.assignments)
-    return [a.id for a in system.ordered_assignments() if a.id in need]
 
 
 class _Hoister:
@@ -230,10 +202,10 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     rename["time"] = "t"
     pindex = {p: i for i, p in enumerate(compiled.param_ids)}
     rates = [system.states[s].rate for s in compiled.state_ids]
-    rhs_assign = needed_assignments(compiled, rates)
+    rhs_assign = symbolic.needed_assignments(system, rates)
     all_exprs = rates + [system.assignments[a].expr for a in rhs_assign]
     time_dependent = any("time" in expressions.names(e) for e in all_exprs)
-    deps = _state_deps(compiled)
+    deps = symbolic.assignment_state_deps(system)
     ordered = [a.id for a in system.ordered_assignments()]
     # assignments that read no state and no time (directly or not) are constants of a segment
     timed: set[str] = set()
@@ -268,34 +240,16 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
         rhs_body.append(f"    out[{position[s]}] = {expr_code(system.states[s].rate)}")
     rhs_body = common_calls(rhs_body)
 
-    # Jacobian: chain rule through assignments, one state at a time
+    # Jacobian: chain rule through assignments, one state at a time (symbolic.jacobian_columns)
     jac_body = assign_lines(rhs_assign)
-    by_column: dict[str, list[int]] = {}
-    for m, (_, jcol) in enumerate(structure.nonzeros):
-        by_column.setdefault(compiled.state_ids[jcol], []).append(m)
-    counter = 0
     jac_const: list[str] = []
     jac_var: list[str] = []
-    for sid in compiled.state_ids:
-        entries = by_column.get(sid, [])
-        if not entries:
-            continue
-        dnames: dict[str, str] = {}
-        for a in rhs_assign:
-            if sid not in deps[a]:
-                continue
-            d = symbolic.derivative(expressions.parse(system.assignments[a].expr), sid, dnames)
-            if d is None:
-                continue
-            name = f"_d{counter}"
-            counter += 1
-            jac_body.append(f"    {name} = {code(d)}")
+    for column in symbolic.jacobian_columns(system, compiled.state_ids, structure.nonzeros, rhs_assign):
+        for name, tree in column.intermediates:
+            jac_body.append(f"    {name} = {code(tree)}")
             jac_var.append(jac_body[-1])
-            dnames[a] = name
-        for m in entries:
-            row_sid = compiled.state_ids[structure.nonzeros[m][0]]
-            d = symbolic.derivative(expressions.parse(system.states[row_sid].rate), sid, dnames)
-            entry = code(d)
+        for m, entry_tree in column.entries:
+            entry = code(entry_tree)
             jac_body.append(f"    jv[{m}] = {entry}")
             if _segment_constant(entry):
                 jac_const.append(f"    jv[{m}] = {entry}")
@@ -305,12 +259,11 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     # time derivative of the right-hand side (only used when a law reads `time`)
     if time_dependent:
         dt_body = assign_lines(rhs_assign)
-        dnames = {}
+        dnames: dict[str, str] = {}
         for a in rhs_assign:
             d = symbolic.derivative(expressions.parse(system.assignments[a].expr), "time", dnames)
             if d is not None:
-                name = f"_d{counter}"
-                counter += 1
+                name = f"_dt{len(dnames)}"
                 dt_body.append(f"    {name} = {code(d)}")
                 dnames[a] = name
         for s in compiled.state_ids:

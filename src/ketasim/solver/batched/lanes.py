@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import re
 
+from ..symbolic import POW_FUNCTION
 from .rodas4 import Method
-from .symbolic import POW_FUNCTION
 
 #: subjects per vector: 8 doubles fill an AVX-512 register (two AVX2 registers)
 LANES = 8

@@ -1,9 +1,10 @@
-"""Symbolic derivatives of rate-law expressions, emitted as scalar Python code for numba.
+"""Symbolic derivatives of rate-law expressions and the exact Jacobian of a System, as expression trees.
 
-Rosenbrock methods need the exact Jacobian at every step. Differentiating the same `ast` trees that the numpy
-solver and the SBML exporter read keeps the Jacobian consistent with the rate laws by construction (no finite
-differences, no second source of truth). The language is small (+ - * / **, exp, log, sqrt, where, max, min,
-comparisons), so the rules fit in one function.
+The batched Rosenbrock solver needs the exact Jacobian at every step, and scipy's implicit methods on the reference
+path take it instead of finite differences (which are slower, and whose step factors overflow for states that
+nothing reads, such as eliminated amounts). Differentiating the same `ast` trees that the numpy solver and the SBML
+exporter read keeps the Jacobian consistent with the rate laws by construction (no second source of truth). The
+language is small (+ - * / **, exp, log, sqrt, where, max, min, comparisons), so the rules fit in one function.
 
 Derivatives of piecewise functions follow the branch taken: d max(a, b) = da where a >= b else db. At a kink
 this is a one-sided derivative, which is all a linearly implicit method needs.
@@ -12,8 +13,11 @@ this is a one-sided derivative, which is all a linearly implicit method needs.
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ...model import expressions
+from ..model import expressions
+from ..model.system import System
 
 #: name -> scalar spelling in generated numba code
 SCALAR_FUNCTIONS = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt"}
@@ -201,3 +205,81 @@ def to_scalar(node: ast.expr, rename: dict[str, str]) -> str:
 def scalar_code(expr: str, rename: dict[str, str]) -> str:
     """Scalar numba source for a rate-law expression string."""
     return to_scalar(expressions.parse(expr), rename)
+
+
+def assignment_state_deps(system: System) -> dict[str, set[str]]:
+    """For every assignment, the states it reads directly or through other assignments."""
+    states = set(system.states)
+    out: dict[str, set[str]] = {}
+    for a in system.ordered_assignments():
+        deps: set[str] = set()
+        for name in expressions.names(a.expr):
+            if name in states:
+                deps.add(name)
+            elif name in out:
+                deps |= out[name]
+        out[a.id] = deps
+    return out
+
+
+def needed_assignments(system: System, exprs: list[str]) -> list[str]:
+    """Assignments (in dependency order) that the given expressions read, directly or indirectly."""
+    need: set[str] = set()
+    stack = [n for e in exprs for n in expressions.names(e) if n in system.assignments]
+    while stack:
+        a = stack.pop()
+        if a in need:
+            continue
+        need.add(a)
+        stack.extend(n for n in expressions.names(system.assignments[a].expr) if n in system.assignments)
+    return [a.id for a in system.ordered_assignments() if a.id in need]
+
+
+@dataclass(frozen=True)
+class JacobianColumn:
+    """The derivatives with respect to one state that a Jacobian needs, as expression trees.
+
+    `intermediates`: (name, tree) for each assignment that reads the state, in dependency order; an entry's tree
+    refers to these names. `entries`: (index into the nonzeros, tree of d rate / d state), None when the
+    derivative is identically zero.
+    """
+
+    state: str
+    intermediates: list[tuple[str, ast.expr]]
+    entries: list[tuple[int, ast.expr | None]]
+
+
+def jacobian_columns(
+    system: System, state_ids: Sequence[str], nonzeros: Sequence[tuple[int, int]], assignments: Sequence[str]
+) -> list[JacobianColumn]:
+    """Exact Jacobian entries by the chain rule through `assignments` (those the rates read), one state at a time.
+
+    `nonzeros` are (row, column) positions in `state_ids`. Both solvers emit their code from these trees (numba
+    in batched/jit.py, numpy in jacobian.py), so they differentiate the rate laws in exactly the same way.
+    """
+    deps = assignment_state_deps(system)
+    by_column: dict[str, list[int]] = {}
+    for m, (_, jcol) in enumerate(nonzeros):
+        by_column.setdefault(state_ids[jcol], []).append(m)
+    counter = 0
+    columns = []
+    for sid in state_ids:
+        entries = by_column.get(sid, [])
+        if not entries:
+            continue
+        dnames: dict[str, str] = {}
+        intermediates = []
+        for a in assignments:
+            if sid not in deps[a]:
+                continue
+            d = derivative(expressions.parse(system.assignments[a].expr), sid, dnames)
+            if d is None:
+                continue
+            name = f"_d{counter}"
+            counter += 1
+            intermediates.append((name, d))
+            dnames[a] = name
+        rows = [(m, derivative(expressions.parse(system.states[state_ids[nonzeros[m][0]]].rate), sid, dnames))
+                for m in entries]
+        columns.append(JacobianColumn(sid, intermediates, rows))
+    return columns
