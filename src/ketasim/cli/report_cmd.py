@@ -11,10 +11,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,6 +21,9 @@ from rich.table import Table
 from ..errors import ScenarioError
 from ..pk.catalog import unknown
 from .app import app
+
+if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn
+    from matplotlib.figure import Figure
 from .scenario_options import (
     DoseOpt,
     DrugOpt,

@@ -11,17 +11,19 @@ one checks that a verdict depends on the mechanism it is meant to test. `--json`
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import ScenarioError
-from ..evidence.experiments import Config, make_config
-from ..evidence.scorecard import Scorecard, run_scorecard
 from ..mechanism import hypotheses
 from .app import app
+
+if TYPE_CHECKING:  # the evidence machinery (scipy.stats and more) loads only when the command runs
+    from ..evidence.experiments import Config
+    from ..evidence.scorecard import Scorecard
 
 _CONSOLE_WIDTH = 200
 _DEFAULT_HYPOTHESIS = "glutamate_mtor"
@@ -46,6 +48,8 @@ def build_configs(
         raise ScenarioError("give either --hypothesis or --all-hypotheses, not both")
     names = list(hypotheses()) if all_hypotheses else [hypothesis or _DEFAULT_HYPOTHESIS]
     gain_map = dict(parse_gain(g) for g in gains or [])
+    from ..evidence.experiments import make_config
+
     return [make_config(name, edges_off or [], gain_map) for name in names]
 
 
@@ -169,6 +173,8 @@ def scorecard_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Simulate every recorded finding and judge it against the published value (see docs/evidence.md)."""
+    from ..evidence.scorecard import run_scorecard
+
     configs = build_configs(hypothesis, all_hypotheses, edge_off, gain)
     if as_json:
         sc = run_scorecard(configs, workers=workers)
