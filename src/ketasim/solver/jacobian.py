@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csc_matrix, csr_matrix, identity, kron
+from scipy.sparse import csc_matrix
 
 from ..model import expressions
 from . import symbolic
@@ -49,11 +49,6 @@ class NumpyJacobian:
     cols: Array
     entries: Callable[[float, Array, Array], Array]  # (time, y (n_states, n), p (n_params, n)) -> (nnz, n)
     source: str
-
-    def batch_pattern(self, n_states: int, n: int) -> csr_matrix:
-        """Sparsity of the flattened batch (what `jac_sparsity` would be)."""
-        pattern = csr_matrix((np.ones(len(self.rows)), (self.rows, self.cols)), shape=(n_states, n_states))
-        return kron(pattern, identity(n, format="csr"), format="csr")
 
     def for_batch(self, n_states: int, n: int, p: Array, sparse: bool) -> Callable[[float, Array], object]:
         """`jac(t, flat_y)` for solve_ivp with the parameters of one segment: CSC for BDF/Radau, dense for LSODA."""
