@@ -16,10 +16,11 @@ import pytest
 from ketasim.model import expressions
 from ketasim.model.build import prepare
 from ketasim.model.system import Parameter, State, System
-from ketasim.scenario import make_scenario, parse_pretreat
+from ketasim.scenario import make_scenario
 from ketasim.solver import DoseEvent, SolverOptions, compile_system, integrate, symbolic
 from ketasim.solver.batched import BATCHED_ATOL, BATCHED_RTOL, integrate_batched, model_for, run_batch
 from ketasim.timegrid import output_grid
+from reference_scenarios import SCENARIOS
 
 #: agreement asked of the batched solver at its default tolerances (docs/performance.md)
 REL = 1e-4
@@ -27,14 +28,6 @@ REL = 1e-4
 FLOOR_FRACTION = 1e-2
 REFERENCE = SolverOptions(rtol=1e-10, atol=1e-12, method="LSODA")
 
-SCENARIOS = {
-    "spravato_2w": {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato",
-                    "duration": "10d"},
-    "ketamine_naltrexone": {
-        "drug": "ketamine", "route": "iv", "dose": "0.5 mg/kg", "over": "40 min", "hypothesis": "opioid",
-        "duration": "2d", "pretreatments": [parse_pretreat("naltrexone:50 mg:oral:45 min").model_dump()],
-    },
-}
 
 
 def _all_variables(prep, states: np.ndarray, times: np.ndarray) -> dict[str, np.ndarray]:

@@ -8,18 +8,10 @@ import scipy.integrate._ivp.bdf as scipy_bdf
 import scipy.integrate._ivp.radau as scipy_radau
 
 from ketasim.model.build import prepare
-from ketasim.scenario import make_scenario, parse_pretreat
+from ketasim.scenario import make_scenario
 from ketasim.solver import SolverOptions, integrate
 from ketasim.solver.jacobian import numpy_jacobian, structural_jacobian
-
-SCENARIOS = {
-    "esketamine_spravato": {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato",
-                            "duration": "10d"},
-    "ketamine_naltrexone_opioid": {
-        "drug": "ketamine", "route": "iv", "dose": "0.5 mg/kg", "over": "40 min", "hypothesis": "opioid",
-        "duration": "2d", "pretreatments": [parse_pretreat("naltrexone:50 mg:oral:45 min").model_dump()],
-    },
-}
+from reference_scenarios import SCENARIOS
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))

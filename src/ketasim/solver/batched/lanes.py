@@ -316,19 +316,15 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                 j = lj[l]
                 if lphase[l] == 1:
                     if lsteps[l] >= max_steps:
-                        _reduced(red[l], j, red_max, red_tmax, red_min, red_tmin, red_base)
-                        stats[j, 0] = lacc[l]
-                        stats[j, 1] = lrej[l]
-                        stats[j, 2] = STATUS_MAX_STEPS
+                        _finish(red[l], j, lacc[l], lrej[l], STATUS_MAX_STEPS, stats, red_max, red_tmax, red_min,
+                                red_tmin, red_base)
                         lj[l] = -1
                         continue
                     break
                 b = lb[l]
                 if b >= n_seg:
-                    _reduced(red[l], j, red_max, red_tmax, red_min, red_tmin, red_base)
-                    stats[j, 0] = lacc[l]
-                    stats[j, 1] = lrej[l]
-                    stats[j, 2] = STATUS_OK
+                    _finish(red[l], j, lacc[l], lrej[l], STATUS_OK, stats, red_max, red_tmax, red_min, red_tmin,
+                            red_base)
                     lj[l] = -1
                     continue
                 for m in range(ev_ptr[b], ev_ptr[b + 1]):
@@ -425,11 +421,8 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                 hh = e - t
                 last = True
             if hh < MIN_STEP_RELATIVE * max(1.0, abs(t)):
-                j = lj[l]
-                _reduced(red[l], j, red_max, red_tmax, red_min, red_tmin, red_base)
-                stats[j, 0] = lacc[l]
-                stats[j, 1] = lrej[l]
-                stats[j, 2] = STATUS_STEP_UNDERFLOW
+                _finish(red[l], lj[l], lacc[l], lrej[l], STATUS_STEP_UNDERFLOW, stats, red_max, red_tmax, red_min,
+                        red_tmin, red_base)
                 lj[l] = -1
                 continue
             lhh[l] = hh

@@ -156,7 +156,11 @@ def _record(k, t, vbuf, j, obs_src, store, t_ref, red, samp_ptr, samp_var, samp_
 
 
 @njit(cache=True, nogil=True)
-def _reduced(red, j, red_max, red_tmax, red_min, red_tmin, red_base):
+def _finish(red, j, accepted, rejected, status, stats, red_max, red_tmax, red_min, red_tmin, red_base):
+    # a subject is done (or has failed): its step counts, its status and its reductions go to the outputs
+    stats[j, 0] = accepted
+    stats[j, 1] = rejected
+    stats[j, 2] = status
     if red.shape[1] > 0:
         for q in range(red.shape[1]):
             red_max[q, j] = red[0, q]
