@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,9 @@ MANIFEST = "manifest.json"
 RTOL_RANGE = (1e-12, 1e-2)
 ATOL_RANGE = (1e-15, 1e-2)
 CHUNK_NAME = "chunk-{:06d}.parquet"
+#: chunks a single-process run works on at once: two, so that one chunk's serial Python overlaps the other's
+#: integration (measured: docs/performance.md); more would only hold more memory
+CHUNKS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -135,15 +138,9 @@ def _prepare_chunk(spec: PopulationSpec, start: int, stop: int) -> tuple[Prepare
     return prep, subjects
 
 
-def simulate_chunk(
-    spec: PopulationSpec, start: int, stop: int, threads: int | None = None,
-    prepared: tuple[Prepared, Any] | None = None,
-) -> pd.DataFrame:
-    """Summaries of subjects [start, stop): one row each. Pure function of its arguments (Dask task).
-
-    `prepared` is `_prepare_chunk(spec, start, stop)` when the caller made it already (in another thread).
-    """
-    prep, subjects = prepared if prepared is not None else _prepare_chunk(spec, start, stop)
+def simulate_chunk(spec: PopulationSpec, start: int, stop: int, threads: int | None = None) -> pd.DataFrame:
+    """Summaries of subjects [start, stop): one row each. Pure function of its arguments (Dask task)."""
+    prep, subjects = _prepare_chunk(spec, start, stop)
     t0 = float(min(prep.dose_times)) + 0.0 if prep.dose_times else 0.0
     days = [d for d in STANDARD_DAYS if t0 + d * HOURS_PER_DAY <= prep.t_end + 1e-9]
     sample_times = {"auc0": t0, "auc24": t0 + AUC_WINDOW_H, **{f"day{d}": t0 + d * HOURS_PER_DAY for d in days}}
@@ -312,17 +309,22 @@ def _run_chunks(
     """Finished chunks (index, frame) in completion order, in this process or on a Dask cluster."""
     chunks = spec.chunks()
     if workers <= 1 and scheduler is None:
-        # the solver releases the GIL, so the next chunk's subjects are drawn and its model prepared (Python and
-        # numpy, one core) while this chunk integrates on all cores: no core waits for the serial part
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ketasim-prepare") as pool:
-            ahead = pool.submit(_prepare_chunk, spec, *chunks[todo[0]]) if todo else None
-            for i, k in enumerate(todo):
-                assert ahead is not None
-                prepared = ahead.result()
-                ahead = pool.submit(_prepare_chunk, spec, *chunks[todo[i + 1]]) if i + 1 < len(todo) else None
-                a, b = chunks[k]
-                yield k, simulate_chunk(spec, a, b, prepared=prepared)
-        return
+        # CHUNKS_IN_FLIGHT chunks at once, each integrating on all cores: the serial Python of one chunk (drawing
+        # its subjects, preparing its model, packing its events, building its table) runs while the other
+        # integrates (the solver releases the GIL), so no core waits for it; the chunks finish in any order
+        with ThreadPoolExecutor(max_workers=CHUNKS_IN_FLIGHT, thread_name_prefix="ketasim-chunk") as pool:
+            pending: dict[Future[pd.DataFrame], int] = {}
+            queue = iter(todo)
+            while True:
+                for k in queue:
+                    pending[pool.submit(simulate_chunk, spec, *chunks[k])] = k
+                    if len(pending) >= CHUNKS_IN_FLIGHT:
+                        break
+                if not pending:
+                    return
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=pending.__getitem__):
+                    yield pending.pop(fut), fut.result()
     from .parallel import dask_client
 
     with dask_client(workers=workers, scheduler=scheduler) as (client, threads):

@@ -1,9 +1,8 @@
 """Generate, cache and load the numba module that integrates one System for a batch of subjects.
 
 The module holds the model's scalar rate laws (`_rhs`), exact Jacobian (`_jac`, from `symbolic.py`; its
-parameter-only part `_jac_const`), observed assignments (`_observe`), the lane (SIMD) versions of the rate laws,
-Jacobian and time derivative and the integrator (`lanes.py`), all in the block-triangular state order of
-`structure.py`.
+parameter-only part `_jac_const`), the lane (SIMD) versions of the rate laws, Jacobian, time derivative and observed
+assignments, and the integrator (`lanes.py`), all in the block-triangular state order of `structure.py`.
 
 Why a file and not `exec`: numba can only cache compiled code for functions defined in a real file. The file name
 is a hash of its source (which embeds the solver's own source and numba's version), so a changed model or a
@@ -16,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -47,6 +47,10 @@ REF_EPS = 1e-12
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, ModuleType] = {}
+#: what `build` derived for a System's equations (structure, generated module, time dependence), by
+#: `equations_key`: every chunk of a population run prepares its own System, and generating the source again
+#: would cost ~0.2 s of serial Python per chunk (4 s of a 10^5 run)
+_BUILT: dict[str, tuple[BlockStructure, ModuleType, bool, str]] = {}
 
 
 @dataclass
@@ -272,14 +276,22 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     else:
         dt_body = []
 
-    # the assignments an output needs (`need[k]` for compiled.assignment_ids[k], closed under dependencies by
-    # the caller), in that order; constant ones read their slot, the others are 0.0
+    # the assignments an output needs, one block each (`need[k]` for compiled.assignment_ids[k], closed under
+    # dependencies by the caller), in dependency order: a block reads the states, parameters, constants and
+    # earlier assignments it uses and writes out[k]
     assign_pos = {a: k for k, a in enumerate(compiled.assignment_ids)}
-    obs_body = [f"    a_{a} = ({expr_code(system.assignments[a].expr)}) if need[{assign_pos[a]}]"
-                " else 0.0" for a in ordered if a not in const_assign]
-    for k, a in enumerate(compiled.assignment_ids):
-        value = hoist.slot_name(a) if a in const_assign else f"a_{a}"
-        obs_body.append(f"    out[{k}] = {value}")
+    obs_blocks: list[tuple[int, list[str]]] = []
+    for a in ordered:
+        k = assign_pos[a]
+        if a in const_assign:
+            body = [f"    out[{k}] = {hoist.slot_name(a)}"]
+            obs_blocks.append((k, [*loads(body), *body]))
+            continue
+        value = expr_code(system.assignments[a].expr)
+        reads = [b for b in ordered if b != a and re.search(rf"\ba_{re.escape(b)}\b", value)]
+        body = [f"    a_{a} = {value}", f"    out[{k}] = a_{a}"]
+        obs_blocks.append((k, [*loads(body), *[f"    a_{b} = out[{assign_pos[b]}]" for b in reads],
+                               *common_calls(body)]))
 
     # constants of a segment: constant assignments, then every hoisted slot
     der_body = [f"    p_{p} = p[{pindex[p]}]" for p in compiled.param_ids]
@@ -304,17 +316,18 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     # others every step (their lane version, from `var_body`)
     var_body = common_calls(assign_lines(rhs_assign) + jac_var)
     lines += [njit, "def _jac_const(p, d, jv):", *loads(jac_const), *jac_const, "    return", ""]
-    lines += [njit, "def _observe(t, y, p, d, out, need):", *loads(obs_body), *obs_body, "    return", ""]
     fac, sol, lu_size = factor_solve_source(structure, diagonal_index(structure))
     lines += [f"PIVOT_FLOOR = {PIVOT_FLOOR!r}", f"LU_SIZE = {lu_size}", ""]
     lines.append(rodas4.HELPERS)
     # the step's arithmetic for LANES subjects at once, and the integrator (lanes.py)
-    layout = lanes.Layout(len(compiled.state_ids), len(compiled.param_ids), max(len(hoist.defs), 1),
-                          len(structure.col), lu_size, rodas4.METHOD)
+    layout = lanes.Layout.step(len(compiled.state_ids), len(compiled.param_ids), max(len(hoist.defs), 1),
+                               len(structure.col), lu_size, rodas4.METHOD)
+    output = lanes.Layout.output(len(compiled.state_ids), len(compiled.assignment_ids))
     bodies = {"rhs": loads(rhs_body) + rhs_body, "jac_var": loads(var_body) + var_body,
-              "dfdt": loads(dt_body) + dt_body, "factor": fac[1:], "solve": sol[1:-1]}
-    lines += [f"N_STATES = {len(compiled.state_ids)}", *layout.constants(), ""]
-    lines += lanes.model_source(bodies, layout, rodas4.METHOD, time_dependent)
+              "dfdt": loads(dt_body) + dt_body, "factor": fac[1:], "solve": sol[1:-1],
+              }
+    lines += [f"N_STATES = {len(compiled.state_ids)}", *lanes.constants(layout, output), ""]
+    lines += lanes.model_source(bodies, obs_blocks, layout, output, rodas4.METHOD, time_dependent)
     lines.append(lanes.kernel_source(rodas4.METHOD))
     return "\n".join(lines) + "\n", time_dependent
 
@@ -353,11 +366,30 @@ def _load_module(source: str) -> tuple[ModuleType, str]:
         return module, key
 
 
+def equations_key(compiled: CompiledSystem) -> str:
+    """Hash of everything `generate_source` reads: the ids and the rate and assignment expressions (not the
+    parameter values, which the kernel takes as input)."""
+    system = compiled.system
+    payload = [
+        compiled.state_ids, [system.states[s].rate for s in compiled.state_ids], compiled.param_ids,
+        compiled.assignment_ids, [(a.id, a.expr) for a in system.ordered_assignments()],
+    ]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
 def build(compiled: CompiledSystem) -> JitModel:
-    """Structure, source and loaded module for a compiled System (cached per source in this process)."""
-    structure = block_structure(structural_jacobian(compiled))
-    source, time_dependent = generate_source(compiled, structure)
-    module, key = _load_module(source)
+    """Structure, source and loaded module for a compiled System (cached per set of equations in this process)."""
+    ekey = equations_key(compiled)
+    with _LOCK:
+        built = _BUILT.get(ekey)
+    if built is None:
+        structure = block_structure(structural_jacobian(compiled))
+        source, time_dependent = generate_source(compiled, structure)
+        module, key = _load_module(source)
+        built = (structure, module, time_dependent, key)
+        with _LOCK:
+            _BUILT[ekey] = built
+    structure, module, time_dependent, key = built
     position = np.empty(len(structure.order), dtype=np.int64)
     position[structure.order] = np.arange(len(structure.order))
     diag = diagonal_index(structure)

@@ -44,39 +44,46 @@ VECTOR_JIT = '@njit(cache=True, nogil=True, error_model="numpy", fastmath={"cont
 
 
 class Layout:
-    """Compile-time offsets of the regions of the flat lane work array `W`."""
+    """Compile-time offsets of the regions of a flat lane array: `W` (a step's work) or `B` (a lane's outputs).
 
-    def __init__(self, n: int, n_params: int, n_derived: int, nnz: int, lu_size: int, method: Method) -> None:
+    Every region has LANES columns; row k of region R of lane (or slot) l sits at `PREFIX_R + k * LANES + l`.
+    """
+
+    def __init__(self, regions: list[tuple[str, int]], prefix: str, size_name: str) -> None:
+        self.prefix = prefix
+        self.size_name = size_name
         self.offsets: dict[str, int] = {}
         self.size = 0
+        for name, rows in regions:
+            self.offsets[name] = self.size
+            self.size += max(rows, 1) * LANES
+
+    @classmethod
+    def step(cls, n: int, n_params: int, n_derived: int, nnz: int, lu_size: int, method: Method) -> Layout:
+        """The work array `W` of one attempted step of LANES subjects."""
         vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "IHV", "HHV", "X"]
         vectors += [f"K{i}" for i in range(1, method.stages + 1)]
         vectors += [f"KD{r}" for r in range(len(method.dense))]
-        for name in vectors:
-            self._add(name, n)
-        self._add("P", n_params)
-        self._add("D", n_derived)
-        self._add("JV", nnz)
-        self._add("LU", lu_size)
-        for name in ("TT", "TS", "HH", "IH", "CF", "ERR", "FAC", "OK", "ACC"):
-            self._add(name, 1)
+        regions = [(name, n) for name in vectors] + [("P", n_params), ("D", n_derived), ("JV", nnz), ("LU", lu_size)]
+        regions += [(name, 1) for name in ("TT", "TS", "HH", "IH", "CF", "ERR", "FAC", "OK", "ACC")]
+        return cls(regions, "O_", "W_SIZE")
 
-    def _add(self, name: str, rows: int) -> None:
-        self.offsets[name] = self.size
-        self.size += max(rows, 1) * LANES
+    @classmethod
+    def output(cls, n: int, n_assign: int) -> Layout:
+        """The output buffer `B` of one lane: states, assignments and time of up to LANES output times (slots)."""
+        return cls([("Y", n), ("A", n_assign), ("T", 1)], "B_", "B_SIZE")
 
     def constants(self) -> list[str]:
-        return [f"O_{k} = {v}" for k, v in self.offsets.items()] + [f"W_SIZE = {self.size}", f"LANES = {LANES}",
-                                                                     f"GROUP_SUBJECTS = {GROUP_SUBJECTS}"]
+        return [f"{self.prefix}{k} = {v}" for k, v in self.offsets.items()] + [f"{self.size_name} = {self.size}"]
 
 
-def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int]) -> str:
+def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int], target: str = "W") -> str:
     """One scalar line as lane code: array[k] -> W[offset + k * LANES + l], scalar -> W[offset + l]."""
     if arrays:
         pattern = r"(?<![\w.])(" + "|".join(map(re.escape, arrays)) + r")\[(\d+)\]"
-        line = re.sub(pattern, lambda m: f"W[{arrays[m.group(1)] + int(m.group(2)) * LANES} + l]", line)
+        line = re.sub(pattern, lambda m: f"{target}[{arrays[m.group(1)] + int(m.group(2)) * LANES} + l]", line)
     for name, off in scalars.items():
-        line = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w\[])", f"W[{off} + l]", line)
+        line = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w\[])", f"{target}[{off} + l]", line)
     return vector_calls(line)
 
 
@@ -92,7 +99,8 @@ def lane_loop(body: list[str], arrays: dict[str, str], scalars: dict[str, str], 
     """A scalar body (lines indented by 4 spaces) as a loop over the lanes whose header sits at `indent`."""
     arr = {k: layout.offsets[v] for k, v in arrays.items()}
     sca = {k: layout.offsets[v] for k, v in scalars.items()}
-    lines = [indent + _rewrite(ln, arr, sca) for ln in body] or [indent + "    pass"]
+    target = "W" if layout.prefix == "O_" else "B"
+    lines = [indent + _rewrite(ln, arr, sca, target) for ln in body] or [indent + "    pass"]
     return [f"{indent}for l in range(LANES):", *lines]
 
 
@@ -213,7 +221,7 @@ def vector_accept() -> list[str]:
 
 
 def dense_inner(method: Method) -> str:
-    """The continuous extension's correction term at theta = th, from the gathered rows dk0, dk1, ... at ii."""
+    """The continuous extension's correction term at theta = th, from the rows KD0, KD1, ... of state q."""
     inner = f"W[O_KD{len(method.dense) - 1} + q]"
     for r in range(len(method.dense) - 2, -1, -1):
         inner = f"W[O_KD{r} + q] + th * ({inner})"
@@ -222,13 +230,79 @@ def dense_inner(method: Method) -> str:
 
 KERNEL = r'''
 @njit(cache=True, nogil=True)
-def _emit(k, t, vbuf, yv, abuf, p, dv, j, obs_src, need_assign, obs_need, store, t_ref, red, samp_ptr, samp_var,
-          samp_out):
-    # one output time at a segment boundary: the assignments the outputs need, then the recording (one
-    # function for those call sites, so that its code is compiled once)
+def _flush(B, fill, slot_k, p, d, need, j, obs_src, need_assign, store, t_ref, red, samp_ptr, samp_var, samp_out):
+    # a lane's buffered output times: the assignments they need, for every slot at once (vector code), then each
+    # time recorded in order. red: this subject's running reductions (rows max, t of max, min, t of min,
+    # baseline), local to the subject so that the hot loop never strides across the batch
     if need_assign:
-        _observe(t, yv, p, dv, abuf, obs_need)
-    _record(k, t, vbuf, j, obs_src, store, t_ref, red, samp_ptr, samp_var, samp_out)
+        _v_observe(B, p, d, need)
+    nv = obs_src.shape[0]
+    # the common case: every slot after the reference time and none a baseline: per variable, the largest and
+    # smallest value over the slots first (vector code), the slot holding it only when it beats the running one
+    # (the first such slot: ties keep the earlier time, as slot-by-slot recording would)
+    fast = red.shape[1] > 0 and B[B_T] >= t_ref - REF_EPS and B[B_T] > t_ref + REF_EPS and slot_k[0] > 0
+    if fast:
+        for q in range(nv):
+            row = B_Y + obs_src[q] * LANES
+            hi = red[0, q]
+            lo = red[2, q]
+            for s in range(fill):
+                v = B[row + s]
+                hi = v if v > hi else hi
+                lo = v if v < lo else lo
+            if hi > red[0, q]:
+                for s in range(fill):
+                    if B[row + s] == hi:
+                        red[0, q] = hi
+                        red[1, q] = B[B_T + s] - t_ref
+                        break
+            if lo < red[2, q]:
+                for s in range(fill):
+                    if B[row + s] == lo:
+                        red[2, q] = lo
+                        red[3, q] = B[B_T + s] - t_ref
+                        break
+    for s in range(fill):
+        k = slot_k[s]
+        t = B[B_T + s]
+        if store.shape[0] > 0:
+            for q in range(nv):
+                store[k, q, j] = B[B_Y + obs_src[q] * LANES + s]
+        if red.shape[1] > 0 and not fast:
+            after = t >= t_ref - REF_EPS
+            base = t <= t_ref + REF_EPS or k == 0
+            dt = t - t_ref
+            for q in range(nv):
+                val = B[B_Y + obs_src[q] * LANES + s]
+                if after:
+                    if val > red[0, q]:
+                        red[0, q] = val
+                        red[1, q] = dt
+                    if val < red[2, q]:
+                        red[2, q] = val
+                        red[3, q] = dt
+                if base:
+                    red[4, q] = val
+        for m in range(samp_ptr[k], samp_ptr[k + 1]):
+            samp_out[m, j] = B[B_Y + obs_src[samp_var[m]] * LANES + s]
+
+
+@njit(cache=True, nogil=True)
+def _push_exact(W, l, B, fill, slot_k, k, t, dense_idx, p, d, need, j, obs_src, need_assign, store, t_ref, red,
+                samp_ptr, samp_var, samp_out):
+    # an output time at a segment boundary: the lane's current states take the next slot of its buffer (the
+    # same path as the interpolated times, so that every time is recorded in order); returns the new fill
+    for ii in range(dense_idx.shape[0]):
+        i = dense_idx[ii]
+        B[B_Y + i * LANES + fill] = W[O_Y + i * LANES + l]
+    B[B_T + fill] = t
+    slot_k[fill] = k
+    fill += 1
+    if fill == LANES:
+        _flush(B, fill, slot_k, p, d, need, j, obs_src, need_assign, store, t_ref, red, samp_ptr, samp_var,
+               samp_out)
+        fill = 0
+    return fill
 
 
 @njit(cache=True, nogil=True)
@@ -256,16 +330,12 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
     dl = np.zeros((LANES, N_DERIVED))
     red = np.empty((LANES, 5, nv))
     jtmp = np.zeros(max(nnz, 1))
-    # states then assignments of the output time being recorded; outputs read both through one index
-    vbuf = np.zeros(n + max(n_assign, 1))
-    yv = vbuf[:n]
-    abuf = vbuf[n:]
-    # one lane's step, gathered once per step that holds output times: start, end and continuous-extension rows
-    # of the states an output needs, contiguous
+    # per lane, up to LANES output times waiting to be observed together (Layout.output), and their indices
+    bufs = np.zeros((LANES, B_SIZE))
+    lslot = np.zeros((LANES, LANES), dtype=np.int64)
+    lfill = np.zeros(LANES, dtype=np.int64)
     nd = dense_idx.shape[0]
-    dy0 = np.empty(nd)
-    dyn = np.empty(nd)
-#KD_ALLOC#
+    yv = np.empty(n)
     f0 = np.empty(n)
     yt = np.empty(n)
     fs = np.empty(n)
@@ -313,6 +383,7 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                     lacc[l] = 0
                     lrej[l] = 0
                     lphase[l] = 0
+                    lfill[l] = 0
                 j = lj[l]
                 if lphase[l] == 1:
                     if lsteps[l] >= max_steps:
@@ -323,6 +394,10 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                     break
                 b = lb[l]
                 if b >= n_seg:
+                    if lfill[l] > 0:
+                        _flush(bufs[l], lfill[l], lslot[l], pl[l], dl[l], obs_need, j, obs_src, need_assign, store,
+                               t_ref, red[l], samp_ptr, samp_var, samp_out)
+                        lfill[l] = 0
                     _finish(red[l], j, lacc[l], lrej[l], STATUS_OK, stats, red_max, red_tmax, red_min, red_tmin,
                             red_base)
                     lj[l] = -1
@@ -371,18 +446,16 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                 kp = out_lo[b]
                 khi = out_lo[nb] if nb < n_seg else out_hi[n_seg - 1]
                 lb[l] = nb
-                if kp < khi and t_out[kp] <= a + TIME_EPS:
-                    _lane_column(W, O_Y, l, yv)
-                    while kp < khi and t_out[kp] <= a + TIME_EPS:
-                        _emit(kp, t_out[kp], vbuf, yv, abuf, pv, dv, j, obs_src, need_assign,
-                              obs_need, store, t_ref, red[l], samp_ptr, samp_var, samp_out)
-                        kp += 1
+                while kp < khi and t_out[kp] <= a + TIME_EPS:
+                    lfill[l] = _push_exact(W, l, bufs[l], lfill[l], lslot[l], kp, t_out[kp], dense_idx, pv, dv,
+                                           obs_need, j, obs_src, need_assign, store, t_ref, red[l], samp_ptr,
+                                           samp_var, samp_out)
+                    kp += 1
                 if e - a <= TIME_EPS:
-                    if kp < khi:
-                        _lane_column(W, O_Y, l, yv)
                     while kp < khi:
-                        _emit(kp, t_out[kp], vbuf, yv, abuf, pv, dv, j, obs_src, need_assign,
-                              obs_need, store, t_ref, red[l], samp_ptr, samp_var, samp_out)
+                        lfill[l] = _push_exact(W, l, bufs[l], lfill[l], lslot[l], kp, t_out[kp], dense_idx, pv, dv,
+                                               obs_need, j, obs_src, need_assign, store, t_ref, red[l], samp_ptr,
+                                               samp_var, samp_out)
                         kp += 1
                     continue
                 lkp[l] = kp
@@ -468,10 +541,10 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
             kp = lkp[l]
             khi = lkhi[l]
             if kp < khi and t_out[kp] <= t_new + TIME_EPS:
-                j = lj[l]
-                pv = pl[l]
-                dv = dl[l]
-                rv = red[l]
+                # the hot output path: the continuous extension's states at each output time go to the lane's
+                # buffer; a full buffer is observed and recorded at once (_flush)
+                B = bufs[l]
+                fill = lfill[l]
                 while kp < khi and t_out[kp] <= t_new + TIME_EPS:
                     th = (t_out[kp] - t) / hh
                     if th > 1.0:
@@ -480,13 +553,18 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                         th = 0.0
                     th1 = 1.0 - th
                     for ii in range(nd):
-                        q = dense_idx[ii] * LANES + l
-                        yv[dense_idx[ii]] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
-                    # the hot output path: observe and record written here (a call would cost more than both)
-                    if need_assign:
-                        _observe(t_out[kp], yv, pv, dv, abuf, obs_need)
-                    _record(kp, t_out[kp], vbuf, j, obs_src, store, t_ref, rv, samp_ptr, samp_var, samp_out)
+                        i = dense_idx[ii]
+                        q = i * LANES + l
+                        B[B_Y + i * LANES + fill] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
+                    B[B_T + fill] = t_out[kp]
+                    lslot[l, fill] = kp
+                    fill += 1
+                    if fill == LANES:
+                        _flush(B, fill, lslot[l], pl[l], dl[l], obs_need, lj[l], obs_src, need_assign, store, t_ref,
+                               red[l], samp_ptr, samp_var, samp_out)
+                        fill = 0
                     kp += 1
+                lfill[l] = fill
                 lkp[l] = kp
             W[O_ACC + l] = 1.0
             lt[l] = t_new
@@ -511,11 +589,10 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                 continue
             kp = lkp[l]
             khi = lkhi[l]
-            if kp < khi:
-                _lane_column(W, O_Y, l, yv)
             while kp < khi:
-                _emit(kp, t_out[kp], vbuf, yv, abuf, pl[l], dl[l], lj[l], obs_src, need_assign,
-                      obs_need, store, t_ref, red[l], samp_ptr, samp_var, samp_out)
+                lfill[l] = _push_exact(W, l, bufs[l], lfill[l], lslot[l], kp, t_out[kp], dense_idx, pl[l], dl[l],
+                                       obs_need, lj[l], obs_src, need_assign, store, t_ref, red[l], samp_ptr,
+                                       samp_var, samp_out)
                 kp += 1
             lphase[l] = 0
 
@@ -525,16 +602,37 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
 
 def kernel_source(method: Method) -> str:
     """The lane kernel for `method`, dense output unrolled (vector functions come from `model_source`)."""
-    rows = range(len(method.dense))
-    alloc = "\n".join(f"    dk{r} = np.empty(nd)" for r in rows)
-    gather = "\n".join(f"                    dk{r}[ii] = W[O_KD{r} + q]" for r in rows)
-    return (KERNEL.replace("#KD_INNER#", dense_inner(method)).replace("#KD_ALLOC#", alloc)
-            .replace("#KD_GATHER#", gather))
+    return KERNEL.replace("#KD_INNER#", dense_inner(method))
 
 
-def model_source(bodies: dict[str, list[str]], layout: Layout, method: Method, time_dependent: bool) -> list[str]:
+def constants(step: Layout, output: Layout) -> list[str]:
+    """Module constants of the lane code: both layouts' offsets and sizes, the lane and group sizes."""
+    return [*step.constants(), *output.constants(), f"LANES = {LANES}", f"GROUP_SUBJECTS = {GROUP_SUBJECTS}"]
+
+
+def vector_observe(blocks: list[tuple[int, list[str]]], output: Layout) -> list[str]:
+    """`_v_observe(B, p, d, need)`: the needed assignments at every slot of a lane's output buffer.
+
+    One straight-line loop over the slots per assignment, behind its `need` test: a test inside the loop would
+    keep LLVM from vectorizing it."""
+    out = [VECTOR_JIT, "def _v_observe(B, p, d, need):"]
+    for k, body in blocks:
+        # the subject's parameters and constants are read before the loop: loads from arrays other than B
+        # inside it would have to be repeated (they might alias B's stores) and the loop would stay scalar
+        scalar = [ln for ln in body if re.match(r"\s*\w+ = [pd]\[\d+\]$", ln)]
+        out.append(f"    if need[{k}]:")
+        out += ["    " + ln for ln in scalar]
+        out += lane_loop([ln for ln in body if ln not in scalar], {"y": "Y", "out": "A"}, {"t": "T"}, output,
+                         indent="        ")
+    out.append("    return")
+    return out
+
+
+def model_source(bodies: dict[str, list[str]], observe: list[tuple[int, list[str]]], layout: Layout,
+                 output: Layout, method: Method, time_dependent: bool) -> list[str]:
     """Lane versions of the model functions: derivative and Jacobian at the lanes' points, one attempted step,
-    and the move of accepted lanes to their new points."""
+    the move of accepted lanes to their new points, and the observed assignments of a lane's buffered output
+    times (`_v_observe`: there the vector runs over output times of one subject, whose parameters are scalars)."""
     point = lane_loop(bodies["rhs"], {"y": "Y", "out": "F0", "p": "P", "d": "D"}, {"t": "TT"}, layout)
     point += lane_loop(bodies["jac_var"], {"y": "Y", "jv": "JV", "p": "P", "d": "D"}, {"t": "TT"}, layout)
     if time_dependent:
@@ -548,5 +646,6 @@ def model_source(bodies: dict[str, list[str]], layout: Layout, method: Method, t
         vector_step(method, time_dependent, bodies, layout),
         vector_accept(),
         [VECTOR_JIT, "def _v_factor_solve(W):", *factor_solve, "    return"],
+        vector_observe(observe, output),
     ]
     return [line for block in blocks for line in [*block, ""]]
