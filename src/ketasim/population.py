@@ -1,7 +1,7 @@
 """Virtual subjects: covariates, baseline MADRS, parameter variability and clinical random effects.
 
-Every subject draws from its own generators, seeded by (seed, group, subject index, stream[, period]), so a
-subject's values never depend on how many others are simulated with it, on chunk size or on worker count.
+Every subject draws from its own generators, seeded by (seed, group, subject index, stream[, period]) (`streams.py`),
+so a subject's values never depend on how many others are simulated with it, on chunk size or on worker count.
 Streams keep purposes apart: adding a visit does not change anyone's covariates.
 """
 
@@ -17,6 +17,7 @@ from scipy.stats import truncnorm
 
 from . import data
 from .errors import DataError
+from .streams import draw
 
 Array = np.ndarray
 
@@ -28,20 +29,6 @@ STREAM_VISITS = 3
 
 #: per-subject standard-normal clinical random effects, in draw order (trials/clinical.py uses them)
 CLINICAL_EFFECTS = ("acute", "expectation", "oral_ad", "cadss", "durability")
-
-
-def subject_rng(seed: int, group: int, index: int, stream: int, period: int = 0) -> np.random.Generator:
-    """The generator of one subject for one purpose."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(group), int(index), int(stream), int(period)]))
-
-
-def draw(seed: int, group: int, indices: Array, stream: int, size: int, kind: str = "normal", period: int = 0) -> Array:
-    """`size` draws per subject from its own stream: array (size, n)."""
-    out = np.empty((size, len(indices)))
-    for j, i in enumerate(indices):
-        rng = subject_rng(seed, group, int(i), stream, period)
-        out[:, j] = rng.standard_normal(size) if kind == "normal" else rng.random(size)
-    return out
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ Array = np.ndarray
 DEFAULT_CHUNK_SIZE = 5_000
 #: days after the first dose at which MADRS is reported (those within the simulated duration)
 STANDARD_DAYS = (1, 7, 14, 21, 28, 42, 56, 84)
-#: population group key of `population.subject_rng` for runs of one scenario (trials use one per arm)
+#: population group key of `streams.subject_rng` for runs of one scenario (trials use one per arm)
 POPULATION_GROUP = 0
 #: output grid of the summaries: after each dose, `step` hours until `until` hours after it, then a background
 #: grid. Coarser than the single-subject grid (timegrid.yaml) because every point costs every subject an
