@@ -68,7 +68,7 @@ class _Hash:
 
 
 def _mix(x: Array, y: Array) -> Array:
-    result = np.uint32(MIX_MULT_L) * x - np.uint32(MIX_MULT_R) * y
+    result = x * np.uint32(MIX_MULT_L) - y * np.uint32(MIX_MULT_R)
     return result ^ (result >> np.uint32(XSHIFT))
 
 
