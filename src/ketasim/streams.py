@@ -16,8 +16,10 @@ which `generate_state` expands into 4 64-bit words: PCG64's 128-bit initial stat
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 Array = np.ndarray
+Words = npt.NDArray[np.uint32]
 
 #: SeedSequence's constants (numpy/random/bit_generator.pyx)
 POOL_SIZE = 4
@@ -60,19 +62,19 @@ class _Hash:
         self.const = init
         self.mult = mult
 
-    def __call__(self, value: Array) -> Array:
+    def __call__(self, value: Words) -> Words:
         value = value ^ np.uint32(self.const)
         self.const = (self.const * self.mult) & MASK32
         value = value * np.uint32(self.const)
         return value ^ (value >> np.uint32(XSHIFT))
 
 
-def _mix(x: Array, y: Array) -> Array:
-    result = x * np.uint32(MIX_MULT_L) - y * np.uint32(MIX_MULT_R)
+def _mix(x: Words, y: Words) -> Words:
+    result: Words = x * np.uint32(MIX_MULT_L) - y * np.uint32(MIX_MULT_R)
     return result ^ (result >> np.uint32(XSHIFT))
 
 
-def _pool(entropy: list[Array]) -> list[Array]:
+def _pool(entropy: list[Words]) -> list[Words]:
     """SeedSequence.mix_entropy for many subjects: `entropy` holds one uint32 array (over subjects) per word."""
     hashmix = _Hash(INIT_A, MULT_A)
     n = len(entropy[0])
