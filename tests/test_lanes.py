@@ -3,13 +3,17 @@ never depends on the lane, group or batch it lands in."""
 
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 
 from ketasim.model.build import prepare
 from ketasim.scenario import make_scenario
 from ketasim.solver.batched import model_for, run_batch
-from ketasim.solver.batched.lanes import GROUP_SUBJECTS, LANES
+from ketasim.solver.batched.jit import JitModel
+from ketasim.solver.batched.lanes import GROUP_SUBJECTS, INT_SUFFIX, LANES
 
 SCENARIO = {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato", "duration": "5d"}
 #: lane code differs from scalar code only by rounding (fused multiply-adds, vmath's exp/log/pow within 2 ulp)
@@ -44,11 +48,13 @@ def _lane(w: np.ndarray, offset: int, rows: int, lane: int) -> np.ndarray:
     return w[offset + np.arange(rows) * LANES + lane]
 
 
-def test_lane_rhs_and_jacobian_match_the_scalar_functions(lane_setup) -> None:
+@pytest.mark.parametrize("suffix", ["", INT_SUFFIX])
+def test_lane_rhs_and_jacobian_match_the_scalar_functions(lane_setup, suffix: str) -> None:
+    """Both versions of the lane functions: general powers, and integer powers (the model's Hill coefficients)."""
     model, y, p, d, w = lane_setup
     m, n, nnz = model.module, y.shape[1], len(model.structure.col)
     w = w.copy()
-    m._v_point(w)
+    getattr(m, "_v_point" + suffix)(w)
     for lane in range(LANES):
         f = np.empty(n)
         m._rhs(0.0, y[lane], p[lane], d[lane], f)
@@ -116,3 +122,39 @@ def test_a_subject_gives_the_same_bits_in_any_lane_group_or_batch() -> None:
     np.testing.assert_array_equal(alone.store[:, :, 0], out.store[:, :, 0])
     # and the other subjects really differ (the copies are not equal by accident)
     assert not np.array_equal(out.store[:, :, 1], out.store[:, :, 0])
+
+
+def _without_integer_kernel(model: JitModel) -> JitModel:
+    """The same model whose module offers only the general kernel."""
+    names = {k: getattr(model.module, k) for k in dir(model.module) if k != "run_group" + INT_SUFFIX}
+    return dataclasses.replace(model, module=types.SimpleNamespace(**names))
+
+
+def test_integer_power_kernel_gives_the_general_kernels_bits() -> None:
+    """The model's Hill coefficients are integers, so run_batch takes the integer-power kernel; the general one
+    (exp(n log x) for other exponents) gives identical results. A subject with a fractional coefficient sends
+    the batch to the general kernel, and nobody else's result changes."""
+    n = LANES + 3
+    base = prepare(make_scenario(SCENARIO), n=n)
+    times = np.linspace(base.t_start, base.t_end, 61)
+    variables = ["glutamate", "dissociation", "madrs"]
+    model = model_for(base.compiled)
+    assert hasattr(model.module, "run_group" + INT_SUFFIX)
+    fast = run_batch(model, base.params, base.events, times, base.t_start, variables=variables)
+    general = run_batch(_without_integer_kernel(model), base.params, base.events, times, base.t_start,
+                        variables=variables)
+    assert fast.store is not None and general.store is not None
+    np.testing.assert_array_equal(fast.store, general.store)
+    np.testing.assert_array_equal(fast.steps, general.steps)
+    ids = base.compiled.param_ids
+    for pid in ("n_pyramidal_block", "n_cadss"):  # a step exponent, an output-only exponent
+        hill = base.params[ids.index(pid)].copy()
+        hill[4] = hill[4] - 0.5
+        mixed = prepare(make_scenario(SCENARIO), n=n, param_overrides={pid: hill})
+        out = run_batch(model_for(mixed.compiled), mixed.params, mixed.events, times, mixed.t_start,
+                        variables=variables)
+        assert out.store is not None
+        others = np.arange(n) != 4
+        np.testing.assert_array_equal(out.store[:, :, others], fast.store[:, :, others])
+        assert np.all(np.isfinite(out.store[:, :, 4]))
+        assert not np.array_equal(out.store[:, :, 4], fast.store[:, :, 4])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from ketasim.solver.batched.vmath import vexp, vlog, vpow
+from ketasim.solver.batched.vmath import small_integer, vexp, vipow, vlog, vpow
 
 #: documented accuracy of vexp and vlog (vmath.py docstring)
 MAX_ULP = 2.0
@@ -28,6 +28,17 @@ def _map_log(x: np.ndarray, out: np.ndarray) -> None:
 def _map_pow(x: np.ndarray, n: np.ndarray, out: np.ndarray) -> None:
     for i in range(x.size):
         out[i] = vpow(x[i], n[i])
+
+
+@njit(error_model="numpy")
+def _map_ipow(x: np.ndarray, n: np.ndarray, out: np.ndarray) -> None:
+    for i in range(x.size):
+        out[i] = vipow(x[i], n[i])
+
+
+@njit
+def _small_integers(n: np.ndarray) -> np.ndarray:
+    return np.array([small_integer(v) for v in n])
 
 
 def _ulp_error(ours: np.ndarray, ref: np.ndarray) -> float:
@@ -103,6 +114,17 @@ def test_vpow_integer_exponents_multiply_exactly_and_others_follow_exp_log() -> 
     finite = np.isfinite(ref)
     assert np.all(np.abs(ours[finite] - ref[finite]) <= 2 * bound[finite] + 1e-300)
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+
+
+def test_vipow_gives_vpows_bits_where_small_integer_holds() -> None:
+    """The lane code runs vipow when every exponent passes small_integer: it must be vpow there, bit for bit."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.uniform(-3.0, 3.0, 100_000), [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-320]])
+    n = rng.integers(1, 9, x.size).astype(float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(_apply(_map_ipow, x, n), _apply(_map_pow, x, n))
+    candidates = np.array([1.0, 8.0, 3.0, 0.0, 9.0, 2.5, -1.0, np.nan, np.inf, 1.0 + 1e-15])
+    np.testing.assert_array_equal(_small_integers(candidates), [True, True, True] + [False] * 7)
 
 
 def test_vpow_special_bases() -> None:

@@ -35,7 +35,7 @@ from ..events import DoseEvent, check_times
 from ..symbolic import needed_assignments
 from . import rodas4
 from .jit import JitModel, build
-from .lanes import GROUP_SUBJECTS
+from .lanes import GROUP_SUBJECTS, INT_SUFFIX
 from .schedule import Schedule, pack
 
 Array = np.ndarray
@@ -222,7 +222,15 @@ def run_batch(
         float(t_ref if t_ref is not None else 0.0), red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr,
         samp_var, samp_out, stats,
     )
-    _run_groups(model.module.run_group, args, n, threads)
+    fast = getattr(model.module, "run_group" + INT_SUFFIX, None)
+    _run_groups(fast or model.module.run_group, args, n, threads)
+    if fast is not None and np.any(stats[:, 2] == rodas4.STATUS_GENERAL_POWERS):
+        # a subject's exponents are not small integers: the general kernel, which gives the same bits for those
+        # that are, integrates the whole batch again (its outputs start afresh)
+        for arr, fill in ((red_max, -np.inf), (red_min, np.inf), (red_tmax, np.nan), (red_tmin, np.nan),
+                          (red_base, np.nan), (samp_out, np.nan)):
+            arr.fill(fill)
+        _run_groups(model.module.run_group, args, n, threads)
     bad = np.nonzero(stats[:, 2] != rodas4.STATUS_OK)[0]
     if len(bad):
         why = {rodas4.STATUS_MAX_STEPS: "too many steps", rodas4.STATUS_STEP_UNDERFLOW: "step size underflow"}

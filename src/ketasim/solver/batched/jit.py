@@ -196,6 +196,44 @@ def common_calls(lines: list[str]) -> list[str]:
             out.insert(first, f"{indent}{name} = {c}")
 
 
+def _power_calls(line: str) -> list[tuple[int, str]]:
+    """(position, exponent code) of every `_pow(base, exponent)` call in a line, rightmost first."""
+    calls = []
+    for m in re.finditer(rf"(?<![\w.]){symbolic.POW_FUNCTION}\(", line):
+        end = _call_end(line, m.end() - 1)
+        depth = 0
+        for k in range(m.end(), end - 1):
+            depth += {"(": 1, ")": -1}.get(line[k], 0)
+            if line[k] == "," and depth == 0:
+                calls.append((m.start(), line[k + 1:end - 1].strip()))
+                break
+    return calls[::-1]
+
+
+def _fixed_exponent(code: str) -> bool:
+    """Whether an exponent reads only parameters and hoisted constants: the same over a whole segment."""
+    return all(t.startswith("p_") or re.fullmatch(r"_c\d+", t) for t in re.findall(r"(?<![\w.])[A-Za-z_]\w*", code))
+
+
+def integer_powers(body: list[str]) -> tuple[list[str], list[str]]:
+    """The fixed exponents of a body's powers, and the body with those powers as lanes.INT_POW_FUNCTION calls.
+
+    Why: in the lane code a power with an arbitrary exponent costs an exp and a log (vmath.vpow, ~11% of a
+    step of the full model), while the model's exponents are Hill coefficients, integers for every subject.
+    The lane code runs the integer version when every lane's exponents are integers in 1..8 (`_ipow_*`
+    flags), which gives the same bits as vpow.
+    """
+    exponents: list[str] = []
+    out = []
+    for line in body:
+        for pos, exponent in _power_calls(line):
+            if _fixed_exponent(exponent):
+                exponents.append(exponent)
+                line = line[:pos] + lanes.INT_POW_FUNCTION + line[pos + len(symbolic.POW_FUNCTION):]
+        out.append(line)
+    return list(dict.fromkeys(exponents)), out
+
+
 def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tuple[str, bool]:
     """Numba source of the model functions and the Rodas4 kernel; also whether any law reads `time`."""
     system = compiled.system
@@ -300,12 +338,14 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
     der_body += [f"    d[{k}] = {symbolic.to_scalar(node, rename)}" for k, node in enumerate(hoist.defs)]
 
     lines = ["import math", "import numpy as np", "from numba import njit", "",
-             "from ketasim.solver.batched.vmath import vexp, vlog, vpow", "", symbolic.POW_HELPER, ""]
+             "from ketasim.solver.batched.vmath import small_integer, vexp, vipow, vlog, vpow", "",
+             symbolic.POW_HELPER, ""]
     consts = {**rodas4.CONTROL, "GAMMA": rodas4.METHOD.gamma}
     lines += [f"{k} = {float(v)!r}" for k, v in consts.items()]
     lines += [f"ORDER = {rodas4.ORDER}",
               f"STATUS_OK = {rodas4.STATUS_OK}", f"STATUS_MAX_STEPS = {rodas4.STATUS_MAX_STEPS}",
               f"STATUS_STEP_UNDERFLOW = {rodas4.STATUS_STEP_UNDERFLOW}",
+              f"STATUS_GENERAL_POWERS = {rodas4.STATUS_GENERAL_POWERS}",
               f"TIME_EPS = {TIME_EPS!r}", f"RATE_CLEAN = {RATE_CLEAN!r}", f"REF_EPS = {REF_EPS!r}",
               f"TIME_DEPENDENT = {time_dependent!r}", f"N_DERIVED = {max(len(hoist.defs), 1)}", ""]
     njit = "@njit(cache=True, nogil=True)"
@@ -324,11 +364,25 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
                                len(structure.col), lu_size, rodas4.METHOD)
     output = lanes.Layout.output(len(compiled.state_ids), len(compiled.assignment_ids))
     bodies = {"rhs": loads(rhs_body) + rhs_body, "jac_var": loads(var_body) + var_body,
-              "dfdt": loads(dt_body) + dt_body, "factor": fac[1:], "solve": sol[1:-1],
-              }
+              "dfdt": loads(dt_body) + dt_body, "factor": fac[1:], "solve": sol[1:-1]}
+    # integer-exponent versions of the lane bodies, and per subject whether its exponents allow them
+    flags: dict[str, list[str]] = {"step": [], "observe": []}
+    for name in ("rhs", "jac_var", "dfdt"):
+        exps, bodies[name + lanes.INT_SUFFIX] = integer_powers(bodies[name])
+        flags["step"] += exps
+    obs_int = []
+    for k, body in obs_blocks:
+        exps, int_body = integer_powers(body)
+        flags["observe"] += exps
+        obs_int.append((k, body, int_body))
+    for kind, exps in flags.items():
+        exps = list(dict.fromkeys(exps))
+        test = " and ".join(f"small_integer({e})" for e in exps) or "False"
+        lines += [njit, f"def _ipow_{kind}(p, d):", *loads([f"    _e = {e}" for e in exps]),
+                  f"    return 1.0 if ({test}) else 0.0", ""]
     lines += [f"N_STATES = {len(compiled.state_ids)}", *lanes.constants(layout, output), ""]
-    lines += lanes.model_source(bodies, obs_blocks, layout, output, rodas4.METHOD, time_dependent)
-    lines.append(lanes.kernel_source(rodas4.METHOD))
+    lines += lanes.model_source(bodies, obs_int, layout, output, rodas4.METHOD, time_dependent)
+    lines.append(lanes.kernel_source(rodas4.METHOD, lanes.integer_powers(bodies)))
     return "\n".join(lines) + "\n", time_dependent
 
 

@@ -37,8 +37,14 @@ LANES = 8
 #: of a group, small enough that a chunk still splits over the threads
 GROUP_SUBJECTS = 128
 
+#: the scalar code's name for a power whose exponent the lane code may take to be an integer in 1..8 (vmath.vipow;
+#: jit.integer_powers)
+INT_POW_FUNCTION = "_ipow"
 #: the scalar code's transcendental calls and their vectorizable versions (vmath.py)
-VECTOR_FUNCTIONS = {"math.exp(": "vexp(", "math.log(": "vlog(", f"{POW_FUNCTION}(": "vpow("}
+VECTOR_FUNCTIONS = {"math.exp(": "vexp(", "math.log(": "vlog(", f"{POW_FUNCTION}(": "vpow(",
+                    f"{INT_POW_FUNCTION}(": "vipow("}
+#: suffix of the integer-power versions of the step functions and of the kernel (`run_group_i`)
+INT_SUFFIX = "_i"
 
 VECTOR_JIT = '@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})'
 
@@ -104,6 +110,16 @@ def lane_loop(body: list[str], arrays: dict[str, str], scalars: dict[str, str], 
     return [f"{indent}for l in range(LANES):", *lines]
 
 
+def versioned_loop(body: list[str], int_body: list[str], arrays: dict[str, str], scalars: dict[str, str],
+                   layout: Layout, flag: str, indent: str = "    ") -> list[str]:
+    """The lane loop of `body`; where its integer-power version differs, that one runs when `flag` holds (the
+    test is outside the loop: inside, it would keep the loop from vectorizing)."""
+    if int_body == body:
+        return lane_loop(body, arrays, scalars, layout, indent)
+    return [f"{indent}if {flag}:", *lane_loop(int_body, arrays, scalars, layout, indent + "    "),
+            f"{indent}else:", *lane_loop(body, arrays, scalars, layout, indent + "    ")]
+
+
 def vector_factor_body(body: list[str], layout: Layout) -> list[str]:
     """The block factorization for every lane: a failed pivot clears the lane's OK flag instead of returning."""
     lines: list[str] = ["    ok = 1.0"]
@@ -129,7 +145,8 @@ def _terms(coeffs: list[tuple[float, str]]) -> str:
     return " + ".join(f"{v!r} * {name}" for v, name in coeffs if v != 0.0)
 
 
-def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str]], layout: Layout) -> list[str]:
+def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str]], layout: Layout,
+                suffix: str = "") -> list[str]:
     """`_v_step(W, rtol)`: factorization, the stages of one attempted step for every lane, each lane's error norm
     and the rows of its continuous extension.
 
@@ -141,10 +158,10 @@ def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str
     m = method
     ind = "    "
     nl = "N_STATES * LANES"
-    rhs_stage = lane_loop(bodies["rhs"], {"y": "YT", "out": "FS", "p": "P", "d": "D"}, {"t": "TS"}, layout,
+    rhs_stage = lane_loop(bodies["rhs" + suffix], {"y": "YT", "out": "FS", "p": "P", "d": "D"}, {"t": "TS"}, layout,
                           indent=ind * 2)
     solve = lane_loop(bodies["solve"], {"jv": "JV", "lu": "LU", "x": "X"}, {}, layout, indent=ind * 2)
-    out = [VECTOR_JIT, "def _v_step(W, rtol):"]
+    out = [VECTOR_JIT, f"def _v_step{suffix}(W, rtol):"]
     out += vector_factor_body(bodies["factor"], layout)
     out.append(f"{ind}for stage in range({m.stages}):")
     # the point of the stage and its right-hand side (stage 1: the derivative at the step's start)
@@ -312,7 +329,7 @@ def _lane_column(W, off, l, out):
 
 
 @njit(cache=True, nogil=True)
-def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
+def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
            max_steps, peak_weight, nnz, n_assign, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
            red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
     n_sub = P.shape[0]
@@ -419,6 +436,7 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                 dv = dl[l]
                 _derived(pv, dv)
                 _jac_const(pv, dv, jtmp)
+#IPOW_CHECK#
                 for k in range(n_par):
                     W[O_P + k * LANES + l] = pv[k]
                 for k in range(N_DERIVED):
@@ -473,7 +491,7 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
             break
         # 2. derivative and Jacobian at every lane's current point (a lane that was just rejected gets the same
         # values again: same inputs, same bits)
-        _v_point(W)
+        _v_point#SUFFIX#(W)
         # 3. per lane: the step size of this attempt
         for l in range(LANES):
             W[O_ACC + l] = 0.0
@@ -510,7 +528,7 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
                 if TIME_DEPENDENT:
                     W[O_HHV + i * LANES + l] = hh
         # 4. the attempted step of every lane
-        _v_step(W, rtol)
+        _v_step#SUFFIX#(W, rtol)
         # 5. per lane: accept or reject, dense output, next step size
         for l in range(LANES):
             if lj[l] < 0:
@@ -600,9 +618,23 @@ def run_group(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out
 '''
 
 
-def kernel_source(method: Method) -> str:
-    """The lane kernel for `method`, dense output unrolled (vector functions come from `model_source`)."""
-    return KERNEL.replace("#KD_INNER#", dense_inner(method))
+#: in the integer-power kernel, a subject whose fixed exponents are not all integers in 1..8 at a segment start
+#: stops with STATUS_GENERAL_POWERS (run_batch then runs the batch with the general kernel)
+IPOW_CHECK = """                if _ipow_step(pv, dv) == 0.0:
+                    _finish(red[l], j, lacc[l], lrej[l], STATUS_GENERAL_POWERS, stats, red_max, red_tmax, red_min,
+                            red_tmin, red_base)
+                    lj[l] = -1
+                    continue"""
+
+
+def kernel_source(method: Method, integer_powers: bool) -> str:
+    """The lane kernels for `method`, dense output unrolled (vector functions come from `model_source`):
+    `run_group`, and `run_group_i` on the integer-power step functions when the model has any."""
+    text = KERNEL.replace("#KD_INNER#", dense_inner(method))
+    kernels = [text.replace("#SUFFIX#", "").replace("#IPOW_CHECK#\n", "")]
+    if integer_powers:
+        kernels.append(text.replace("#SUFFIX#", INT_SUFFIX).replace("#IPOW_CHECK#", IPOW_CHECK))
+    return "\n".join(kernels)
 
 
 def constants(step: Layout, output: Layout) -> list[str]:
@@ -610,40 +642,49 @@ def constants(step: Layout, output: Layout) -> list[str]:
     return [*step.constants(), *output.constants(), f"LANES = {LANES}", f"GROUP_SUBJECTS = {GROUP_SUBJECTS}"]
 
 
-def vector_observe(blocks: list[tuple[int, list[str]]], output: Layout) -> list[str]:
+def vector_observe(blocks: list[tuple[int, list[str], list[str]]], output: Layout) -> list[str]:
     """`_v_observe(B, p, d, need)`: the needed assignments at every slot of a lane's output buffer.
 
-    One straight-line loop over the slots per assignment, behind its `need` test: a test inside the loop would
-    keep LLVM from vectorizing it."""
-    out = [VECTOR_JIT, "def _v_observe(B, p, d, need):"]
-    for k, body in blocks:
+    `blocks` holds (assignment index, body, integer-power body). One straight-line loop over the slots per
+    assignment, behind its `need` test: a test inside the loop would keep LLVM from vectorizing it."""
+    out = [VECTOR_JIT, "def _v_observe(B, p, d, need):", "    ipow = _ipow_observe(p, d)"]
+    for k, body, int_body in blocks:
         # the subject's parameters and constants are read before the loop: loads from arrays other than B
         # inside it would have to be repeated (they might alias B's stores) and the loop would stay scalar
         scalar = [ln for ln in body if re.match(r"\s*\w+ = [pd]\[\d+\]$", ln)]
         out.append(f"    if need[{k}]:")
         out += ["    " + ln for ln in scalar]
-        out += lane_loop([ln for ln in body if ln not in scalar], {"y": "Y", "out": "A"}, {"t": "T"}, output,
-                         indent="        ")
+        out += versioned_loop([ln for ln in body if ln not in scalar], [ln for ln in int_body if ln not in scalar],
+                              {"y": "Y", "out": "A"}, {"t": "T"}, output, "ipow != 0.0", indent="        ")
     out.append("    return")
     return out
 
 
-def model_source(bodies: dict[str, list[str]], observe: list[tuple[int, list[str]]], layout: Layout,
+def integer_powers(bodies: dict[str, list[str]]) -> bool:
+    """Whether the step's bodies have integer-power versions that differ (`bodies[name + INT_SUFFIX]`)."""
+    return any(bodies[name] != bodies[name + INT_SUFFIX] for name in ("rhs", "jac_var", "dfdt"))
+
+
+def model_source(bodies: dict[str, list[str]], observe: list[tuple[int, list[str], list[str]]], layout: Layout,
                  output: Layout, method: Method, time_dependent: bool) -> list[str]:
     """Lane versions of the model functions: derivative and Jacobian at the lanes' points, one attempted step,
     the move of accepted lanes to their new points, and the observed assignments of a lane's buffered output
     times (`_v_observe`: there the vector runs over output times of one subject, whose parameters are scalars)."""
-    point = lane_loop(bodies["rhs"], {"y": "Y", "out": "F0", "p": "P", "d": "D"}, {"t": "TT"}, layout)
-    point += lane_loop(bodies["jac_var"], {"y": "Y", "jv": "JV", "p": "P", "d": "D"}, {"t": "TT"}, layout)
-    if time_dependent:
-        point += lane_loop(bodies["dfdt"], {"y": "Y", "out": "FT", "p": "P", "d": "D"}, {"t": "TT"}, layout)
+    blocks = []
+    for suffix in ("", INT_SUFFIX) if integer_powers(bodies) else ("",):
+        point = lane_loop(bodies["rhs" + suffix], {"y": "Y", "out": "F0", "p": "P", "d": "D"}, {"t": "TT"}, layout)
+        point += lane_loop(bodies["jac_var" + suffix], {"y": "Y", "jv": "JV", "p": "P", "d": "D"}, {"t": "TT"},
+                           layout)
+        if time_dependent:
+            point += lane_loop(bodies["dfdt" + suffix], {"y": "Y", "out": "FT", "p": "P", "d": "D"}, {"t": "TT"},
+                               layout)
+        blocks += [[VECTOR_JIT, f"def _v_point{suffix}(W):", *point, "    return"],
+                   vector_step(method, time_dependent, bodies, layout, suffix)]
     # the factorization and one solve on their own: tests compare them with a dense solve (never compiled
     # by the integrator)
     factor_solve = vector_factor_body(bodies["factor"], layout)
     factor_solve += lane_loop(bodies["solve"], {"jv": "JV", "lu": "LU", "x": "K1"}, {}, layout)
-    blocks = [
-        [VECTOR_JIT, "def _v_point(W):", *point, "    return"],
-        vector_step(method, time_dependent, bodies, layout),
+    blocks += [
         vector_accept(),
         [VECTOR_JIT, "def _v_factor_solve(W):", *factor_solve, "    return"],
         vector_observe(observe, output),

@@ -125,6 +125,8 @@ CONTROL: dict[str, float] = {
 STATUS_OK = 0
 STATUS_MAX_STEPS = 1
 STATUS_STEP_UNDERFLOW = 2
+#: the integer-power kernel met a subject whose exponents are not integers in 1..8 (lanes.IPOW_CHECK)
+STATUS_GENERAL_POWERS = 3
 
 HELPERS = r'''
 @njit(cache=True, nogil=True)

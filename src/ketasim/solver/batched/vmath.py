@@ -133,17 +133,30 @@ def vlog(x: float) -> float:
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def vpow(x: float, n: float) -> float:
-    """x ** n, vectorizable: exact repeated multiplication for integer n in 1..8, else exp(n log |x|)."""
+def vipow(x: float, n: float) -> float:
+    """x ** n for an integer n in 1..8 (the caller has checked): repeated multiplication, as `vpow` does for
+    those n (the same bits), without the exp and log that `vpow` must compute for every other n."""
     x2 = x * x
     x4 = x2 * x2
-    nint = math.floor(n) == n
-    small = nint & (n >= 1.0) & (n <= 8.0)
     k = int(min(max(n, 0.0), 8.0))
     r = x if (k & 1) else 1.0
     r = r * x2 if (k & 2) else r
     r = r * x4 if (k & 4) else r
-    r = x4 * x4 if k == 8 else r
+    return x4 * x4 if k == 8 else r
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def small_integer(n: float) -> bool:
+    """Whether `vipow` computes x ** n: n is an integer in 1..8."""
+    return math.floor(n) == n and 1.0 <= n <= 8.0
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def vpow(x: float, n: float) -> float:
+    """x ** n, vectorizable: exact repeated multiplication for integer n in 1..8, else exp(n log |x|)."""
+    nint = math.floor(n) == n
+    small = nint & (n >= 1.0) & (n <= 8.0)
+    r = vipow(x, n)
     ax = abs(x)
     g = vexp(n * vlog(ax))
     # negative base: real only for integer exponents, with the sign of (-1)^n
