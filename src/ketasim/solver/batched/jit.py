@@ -24,7 +24,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
@@ -64,10 +63,6 @@ class JitModel:
     module: ModuleType
     time_dependent: bool
     key: str
-
-    @property
-    def run_group(self) -> Any:
-        return self.module.run_group
 
 
 def cache_dir() -> Path:
