@@ -77,7 +77,8 @@ def test_parts_of_another_run_are_not_reused(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         run_population(SCENARIO, 8, seed=1, chunk_size=4, out=out, on_chunk=stop_after_first)
-    assert (folder / CHUNK_NAME.format(0)).is_file()
+    # chunks run two at a time and are stored as they finish, in either order
+    assert computed and (folder / CHUNK_NAME.format(computed[0])).is_file()
     again: list[int] = []
     run_population(SCENARIO, 8, seed=2, chunk_size=4, out=out, on_chunk=again.append)  # another seed
     assert sorted(again) == [0, 1]
