@@ -68,7 +68,7 @@ class Layout:
     def step(cls, n: int, n_params: int, n_derived: int, nnz: int, lu_size: int, method: Method) -> Layout:
         """The work array `W` of one attempted step of LANES subjects."""
         vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "IHV", "HHV", "X"]
-        vectors += [f"K{i}" for i in range(1, method.stages + 1)]
+        vectors += [f"K{i}" for i in range(1, method.stages + (1 if last_stage_kept(method) else 0))]
         vectors += [f"KD{r}" for r in range(len(method.dense))]
         regions = [(name, n) for name in vectors] + [("P", n_params), ("D", n_derived), ("JV", nnz), ("LU", lu_size)]
         regions += [(name, 1) for name in ("TT", "TS", "HH", "IH", "CF", "ERR", "FAC", "OK", "ACC")]
@@ -81,6 +81,11 @@ class Layout:
 
     def constants(self) -> list[str]:
         return [f"{self.prefix}{k} = {v}" for k, v in self.offsets.items()] + [f"{self.size_name} = {self.size}"]
+
+
+def last_stage_kept(method: Method) -> bool:
+    """Whether the continuous extension reads the last stage's increment (else it stays in X)."""
+    return any(len(row) >= method.stages and row[method.stages - 1] != 0.0 for row in method.dense)
 
 
 def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int], target: str = "W") -> str:
@@ -189,10 +194,13 @@ def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str
         out += [f"{ind * 2}{'if' if i == 1 else 'elif'} stage == {i - 1}:",
                 f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_X + q] = {expr}"]
     out += solve
-    for i in range(1, m.stages + 1):
+    # each stage's increment is kept for the later stages and the dense output; the last one, unless the dense
+    # output reads it (RODAS4's does not), is read only by the error norm below, from X
+    kept = m.stages if last_stage_kept(m) else m.stages - 1
+    for i in range(1, kept + 1):
         out += [f"{ind * 2}{'if' if i == 1 else 'elif'} stage == {i - 1}:",
                 f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_K{i} + q] = W[O_X + q]"]
-    last = f"O_K{m.stages}"
+    last = "O_X"
     # error norm: squared scaled errors in one flat pass, then summed per lane (one accumulator per lane: the
     # loops stay flat, which is what LLVM vectorizes well)
     acc = [f"e{lane}" for lane in range(LANES)]
@@ -213,10 +221,11 @@ def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str
         f"{ind}    W[O_ERR + l] = err",
         f"{ind}    W[O_FAC + l] = SAFETY * {_inverse_root('err', m.error_order + 1)}",
     ]
-    # rows of the continuous extension, for the lanes whose step holds output times
+    # rows of the continuous extension, for the lanes whose step holds output times (one loop: the rows read the
+    # same increments)
+    out.append(f"{ind}for q in range({nl}):")
     for r, row in enumerate(m.dense):
-        terms = _terms([(v, f"W[O_K{j + 1} + q]") for j, v in enumerate(row)])
-        out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_KD{r} + q] = {terms}"]
+        out.append(f"{ind}    W[O_KD{r} + q] = " + _terms([(v, f"W[O_K{j + 1} + q]") for j, v in enumerate(row)]))
     out.append(f"{ind}return")
     return out
 
