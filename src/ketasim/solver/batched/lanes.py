@@ -20,8 +20,13 @@ How the vector code is made: the model's scalar functions (`jit.py`) are rewritt
 offsets from one base pointer are what let LLVM prove that the regions do not overlap and vectorize without
 run-time alias checks; `error_model="numpy"` removes the division-by-zero branches that would block it.
 
-Entry point: `run_group(g, ...)` integrates the g-th group of GROUP_SUBJECTS subjects; it releases the GIL, and
-`run_batch` (`__init__.py`) runs the groups over a thread pool.
+Output times: a lane interpolates the states the outputs read into its buffer `B` (Layout.output) and, every
+LANES output times or when its subject ends, evaluates their observed assignments at once as vector code
+(`_v_observe`, here vectorized over the times of one subject) and updates the subject's running reductions.
+
+Entry points: `run_group(g, ...)` integrates the g-th group of GROUP_SUBJECTS subjects; it releases the GIL, and
+`run_batch` (`__init__.py`) runs the groups over a thread pool. `run_group_i` is the same kernel on step functions
+whose fixed exponents are integers (jit.integer_powers; same bits, no exp/log), which run_batch tries first.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ class Layout:
     Every region has LANES columns; row k of region R of lane (or slot) l sits at `PREFIX_R + k * LANES + l`.
     """
 
-    def __init__(self, regions: list[tuple[str, int]], prefix: str, size_name: str) -> None:
+    def __init__(self, regions: list[tuple[str, int]], array: str, prefix: str, size_name: str) -> None:
+        self.array = array  # the name of the array in the generated code
         self.prefix = prefix
         self.size_name = size_name
         self.offsets: dict[str, int] = {}
@@ -72,12 +78,12 @@ class Layout:
         vectors += [f"KD{r}" for r in range(len(method.dense))]
         regions = [(name, n) for name in vectors] + [("P", n_params), ("D", n_derived), ("JV", nnz), ("LU", lu_size)]
         regions += [(name, 1) for name in ("TT", "TS", "HH", "IH", "CF", "ERR", "FAC", "OK", "ACC")]
-        return cls(regions, "O_", "W_SIZE")
+        return cls(regions, "W", "O_", "W_SIZE")
 
     @classmethod
     def output(cls, n: int, n_assign: int) -> Layout:
         """The output buffer `B` of one lane: states, assignments and time of up to LANES output times (slots)."""
-        return cls([("Y", n), ("A", n_assign), ("T", 1)], "B_", "B_SIZE")
+        return cls([("Y", n), ("A", n_assign), ("T", 1)], "B", "B_", "B_SIZE")
 
     def constants(self) -> list[str]:
         return [f"{self.prefix}{k} = {v}" for k, v in self.offsets.items()] + [f"{self.size_name} = {self.size}"]
@@ -110,8 +116,7 @@ def lane_loop(body: list[str], arrays: dict[str, str], scalars: dict[str, str], 
     """A scalar body (lines indented by 4 spaces) as a loop over the lanes whose header sits at `indent`."""
     arr = {k: layout.offsets[v] for k, v in arrays.items()}
     sca = {k: layout.offsets[v] for k, v in scalars.items()}
-    target = "W" if layout.prefix == "O_" else "B"
-    lines = [indent + _rewrite(ln, arr, sca, target) for ln in body] or [indent + "    pass"]
+    lines = [indent + _rewrite(ln, arr, sca, layout.array) for ln in body] or [indent + "    pass"]
     return [f"{indent}for l in range(LANES):", *lines]
 
 
