@@ -217,19 +217,15 @@ def run_batch(
     args = (
         p_rows, y_perm, sched.bounds, sched.ev_ptr, sched.ev_kind, sched.ev_target, sched.ev_value, t_out,
         sched.out_lo, sched.out_hi, float(rtol), atol_arr, MAX_STEPS_PER_SEGMENT,
-        1.0 if peak_relative else 0.0, len(s.col),
-        len(compiled.assignment_ids), observed.src, observed.any_assign, observed.need, observed.dense, store_arr,
-        float(t_ref if t_ref is not None else 0.0), red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr,
-        samp_var, samp_out, stats,
+        1.0 if peak_relative else 0.0, len(s.col), observed.src, observed.any_assign, observed.need, observed.dense,
+        store_arr, float(t_ref if t_ref is not None else 0.0), red_max, red_tmax, red_min, red_tmin, red_base,
+        samp_ptr, samp_var, samp_out, stats,
     )
     fast = getattr(model.module, "run_group" + INT_SUFFIX, None)
     _run_groups(fast or model.module.run_group, args, n, threads)
     if fast is not None and np.any(stats[:, 2] == rodas4.STATUS_GENERAL_POWERS):
         # a subject's exponents are not small integers: the general kernel, which gives the same bits for those
-        # that are, integrates the whole batch again (its outputs start afresh)
-        for arr, fill in ((red_max, -np.inf), (red_min, np.inf), (red_tmax, np.nan), (red_tmin, np.nan),
-                          (red_base, np.nan), (samp_out, np.nan)):
-            arr.fill(fill)
+        # that are, integrates the whole batch again (a subject that finishes writes every output of its own)
         _run_groups(model.module.run_group, args, n, threads)
     bad = np.nonzero(stats[:, 2] != rodas4.STATUS_OK)[0]
     if len(bad):

@@ -226,7 +226,7 @@ def integer_powers(body: list[str]) -> tuple[list[str], list[str]]:
                 exponents.append(exponent)
                 line = line[:pos] + lanes.INT_POW_FUNCTION + line[pos + len(symbolic.POW_FUNCTION):]
         out.append(line)
-    return list(dict.fromkeys(exponents)), out
+    return exponents, out
 
 
 def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tuple[str, bool]:
@@ -377,7 +377,7 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
                   f"    return 1.0 if ({test}) else 0.0", ""]
     lines += [f"N_STATES = {len(compiled.state_ids)}", *lanes.constants(layout, output), ""]
     lines += lanes.model_source(bodies, obs_int, layout, output, rodas4.METHOD, time_dependent)
-    lines.append(lanes.kernel_source(rodas4.METHOD, lanes.integer_powers(bodies)))
+    lines.append(lanes.kernel_source(rodas4.METHOD, lanes.has_integer_powers(bodies)))
     return "\n".join(lines) + "\n", time_dependent
 
 
