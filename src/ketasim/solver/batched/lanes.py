@@ -21,7 +21,7 @@ offsets from one base pointer are what let LLVM prove that the regions do not ov
 run-time alias checks; `error_model="numpy"` removes the division-by-zero branches that would block it.
 
 Output times: a lane interpolates the states the outputs read into its buffer `B` (Layout.output) and, every
-LANES output times or when its subject ends, evaluates their observed assignments at once as vector code
+SLOTS output times or when its subject ends, evaluates their observed assignments at once as vector code
 (`_v_observe`, here vectorized over the times of one subject) and updates the subject's running reductions.
 
 Entry points: `run_group(g, ...)` integrates the g-th group of GROUP_SUBJECTS subjects; it releases the GIL, and
@@ -36,8 +36,12 @@ import re
 from ..symbolic import POW_FUNCTION
 from .rodas4 import Method
 
-#: subjects per vector: 8 doubles fill an AVX-512 register (two AVX2 registers)
-LANES = 8
+#: subjects per vector: 4 doubles fill an AVX2 register. Eight (one AVX-512 register) did the same arithmetic in
+#: half the instructions, but Zen 4 splits 512-bit operations in two, and eight lanes' work array (~66 KB for the
+#: full model) is twice the 32 KB L1 cache; four lanes' fits: ~8% less integration time (docs/performance.md)
+LANES = 4
+#: output times a lane buffers before observing them together (`_v_observe` is vectorized over them)
+SLOTS = 8
 #: subjects handed to one group of lanes (one thread at a time): large enough that lanes seldom idle at the end
 #: of a group, small enough that a chunk still splits over the threads
 GROUP_SUBJECTS = 128
@@ -57,23 +61,27 @@ VECTOR_JIT = '@njit(cache=True, nogil=True, error_model="numpy", fastmath={"cont
 class Layout:
     """Compile-time offsets of the regions of a flat lane array: `W` (a step's work) or `B` (a lane's outputs).
 
-    Every region has LANES columns; row k of region R of lane (or slot) l sits at `PREFIX_R + k * LANES + l`.
+    Every region has `width` columns (LANES lanes in W, SLOTS output times in B); row k of region R of column l
+    sits at `PREFIX_R + k * width + l`.
     """
 
-    def __init__(self, regions: list[tuple[str, int]], array: str, prefix: str, size_name: str) -> None:
+    def __init__(self, regions: list[tuple[str, int]], array: str, prefix: str, size_name: str,
+                 width: int | None = None, width_name: str = "LANES") -> None:
         self.array = array  # the name of the array in the generated code
         self.prefix = prefix
         self.size_name = size_name
+        self.width = LANES if width is None else width
+        self.width_name = width_name  # the generated code's name for width
         self.offsets: dict[str, int] = {}
         self.size = 0
         for name, rows in regions:
             self.offsets[name] = self.size
-            self.size += max(rows, 1) * LANES
+            self.size += max(rows, 1) * self.width
 
     @classmethod
     def step(cls, n: int, n_params: int, n_derived: int, nnz: int, lu_size: int, method: Method) -> Layout:
         """The work array `W` of one attempted step of LANES subjects."""
-        vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "IHV", "HHV", "X"]
+        vectors = ["Y", "YT", "YN", "F0", "FS", "FT", "ATOL", "YPEAK", "R2", "HHV", "X"]
         vectors += [f"K{i}" for i in range(1, method.stages + (1 if last_stage_kept(method) else 0))]
         vectors += [f"KD{r}" for r in range(len(method.dense))]
         regions = [(name, n) for name in vectors] + [("P", n_params), ("D", n_derived), ("JV", nnz), ("LU", lu_size)]
@@ -82,8 +90,8 @@ class Layout:
 
     @classmethod
     def output(cls, n: int, n_assign: int) -> Layout:
-        """The output buffer `B` of one lane: states, assignments and time of up to LANES output times (slots)."""
-        return cls([("Y", n), ("A", n_assign), ("T", 1)], "B", "B_", "B_SIZE")
+        """The output buffer `B` of one lane: states, assignments and time of up to SLOTS output times."""
+        return cls([("Y", n), ("A", n_assign), ("T", 1)], "B", "B_", "B_SIZE", SLOTS, "SLOTS")
 
     def constants(self) -> list[str]:
         return [f"{self.prefix}{k} = {v}" for k, v in self.offsets.items()] + [f"{self.size_name} = {self.size}"]
@@ -94,11 +102,13 @@ def last_stage_kept(method: Method) -> bool:
     return any(len(row) >= method.stages and row[method.stages - 1] != 0.0 for row in method.dense)
 
 
-def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int], target: str = "W") -> str:
-    """One scalar line as lane code: array[k] -> W[offset + k * LANES + l], scalar -> W[offset + l]."""
+def _rewrite(line: str, arrays: dict[str, int], scalars: dict[str, int], target: str = "W",
+             width: int | None = None) -> str:
+    """One scalar line as lane code: array[k] -> W[offset + k * width + l], scalar -> W[offset + l]."""
+    width = LANES if width is None else width
     if arrays:
         pattern = r"(?<![\w.])(" + "|".join(map(re.escape, arrays)) + r")\[(\d+)\]"
-        line = re.sub(pattern, lambda m: f"{target}[{arrays[m.group(1)] + int(m.group(2)) * LANES} + l]", line)
+        line = re.sub(pattern, lambda m: f"{target}[{arrays[m.group(1)] + int(m.group(2)) * width} + l]", line)
     for name, off in scalars.items():
         line = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w\[])", f"{target}[{off} + l]", line)
     return vector_calls(line)
@@ -116,8 +126,8 @@ def lane_loop(body: list[str], arrays: dict[str, str], scalars: dict[str, str], 
     """A scalar body (lines indented by 4 spaces) as a loop over the lanes whose header sits at `indent`."""
     arr = {k: layout.offsets[v] for k, v in arrays.items()}
     sca = {k: layout.offsets[v] for k, v in scalars.items()}
-    lines = [indent + _rewrite(ln, arr, sca, layout.array) for ln in body] or [indent + "    pass"]
-    return [f"{indent}for l in range(LANES):", *lines]
+    lines = [indent + _rewrite(ln, arr, sca, layout.array, layout.width) for ln in body] or [indent + "    pass"]
+    return [f"{indent}for l in range({layout.width_name}):", *lines]
 
 
 def versioned_loop(body: list[str], int_body: list[str], arrays: dict[str, str], scalars: dict[str, str],
@@ -162,49 +172,61 @@ def vector_step(method: Method, time_dependent: bool, bodies: dict[str, list[str
 
     The stages run in one loop so that the right-hand side and the block solve appear once in the code: LLVM's
     compile time grows faster than the code, and six written-out copies cost minutes per model. What differs
-    between stages (the combinations of earlier stages) sits in small per-stage branches with constant offsets;
-    each stage's system is solved in X and then stored as its K.
+    between stages sits in one small per-stage loop with constant offsets, which reads the earlier increments
+    once: it stores the previous stage's increment (still in X) as its K, forms the stage's point YT and the
+    earlier increments' part of its linear system in FS; the right-hand side then writes f(YT) + FS straight
+    into X, where the stage's system is solved. (Separate loops for the point, the system and the copy to K
+    passed over the arrays twice as often: ~6% of the integration.)
     """
     m = method
     ind = "    "
     nl = "N_STATES * LANES"
-    rhs_stage = lane_loop(bodies["rhs" + suffix], {"y": "YT", "out": "FS", "p": "P", "d": "D"}, {"t": "TS"}, layout,
-                          indent=ind * 2)
+    # the right-hand side of a stage's system: f(YT) + FS / h, with the lane's 1/h read once per lane (a copy of
+    # it per state, for the flat loops, cost 35 stores per lane and attempt). f's value is rounded on its own
+    # (`+ 0.0`, which LLVM may not drop): otherwise the FMA contraction may fuse FS / h with a product inside f
+    # in one kernel and not in the other, and the integer-power kernel would no longer give the general one's bits
+    rhs_body = ["    ihl = IH"]
+    for ln in bodies["rhs" + suffix]:
+        assign = re.match(r"^(\s*)out\[(\d+)\] = (.*)$", ln)
+        rhs_body.append(f"{assign.group(1)}x[{assign.group(2)}] = (({assign.group(3)}) + 0.0) + "
+                        f"xp[{assign.group(2)}] * ihl" if assign else ln)
+    rhs_stage = lane_loop(rhs_body, {"y": "YT", "x": "X", "xp": "FS", "p": "P", "d": "D"}, {"t": "TS", "IH": "IH"},
+                          layout, indent=ind * 2)
     solve = lane_loop(bodies["solve"], {"jv": "JV", "lu": "LU", "x": "X"}, {}, layout, indent=ind * 2)
     out = [VECTOR_JIT, f"def _v_step{suffix}(W, rtol):"]
     out += vector_factor_body(bodies["factor"], layout)
     out.append(f"{ind}for stage in range({m.stages}):")
-    # the point of the stage and its right-hand side (stage 1: the derivative at the step's start)
-    point: list[str] = []
+    # stage 1: the derivative at the step's start (F0, from _v_point), and the time derivative's term
+    first = "W[O_F0 + q]"
+    if time_dependent and m.d.get(1, 0.0) != 0.0:
+        first += f" + W[O_HHV + q] * {m.d[1]!r} * W[O_FT + q]"
+    out += [f"{ind * 2}if stage == 0:", f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_X + q] = {first}"]
     for i in range(2, m.stages + 1):
-        point.append(f"{ind * 2}{'if' if i == 2 else 'elif'} stage == {i - 1}:")
+
+        def k(j: int, i: int = i) -> str:
+            return "kp" if j == i - 1 else f"W[O_K{j} + q]"
+
+        out += [f"{ind * 2}elif stage == {i - 1}:", f"{ind * 3}for q in range({nl}):",
+                f"{ind * 3}    kp = W[O_X + q]", f"{ind * 3}    W[O_K{i - 1} + q] = kp"]
         if i <= m.explicit:
-            terms = _terms([(m.a[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.a])
-            point += [f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_YT + q] = W[O_Y + q] + {terms}"]
+            terms = _terms([(m.a[(i, j)], k(j)) for j in range(1, i) if (i, j) in m.a])
+            out.append(f"{ind * 3}    W[O_YT + q] = W[O_Y + q] + {terms}")
         else:
-            point += [f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_YT + q] = W[O_YT + q] + W[O_K{i - 1} + q]"]
-        point += [f"{ind * 3}for l in range(LANES):",
-                  f"{ind * 3}    W[O_TS + l] = W[O_TT + l] + {m.cc.get(i, 1.0)!r} * W[O_HH + l]"]
-    out += point
-    out += [f"{ind * 2}if stage > 0:", *["    " + ln for ln in rhs_stage]]
-    # the right-hand side of the stage's linear system, in X
-    for i in range(1, m.stages + 1):
-        src = "W[O_F0 + q]" if i == 1 else "W[O_FS + q]"
-        expr = src
+            out.append(f"{ind * 3}    W[O_YT + q] = W[O_YT + q] + kp")
+        # h times the earlier increments' part of the system (the right-hand side divides by h): sum c_ij K_j, and
+        # h^2 d_i df/dt for a time-dependent model
+        parts = [_terms([(m.c[(i, j)], k(j)) for j in range(1, i) if (i, j) in m.c])]
         if time_dependent and m.d.get(i, 0.0) != 0.0:
-            expr += f" + W[O_HHV + q] * {m.d[i]!r} * W[O_FT + q]"
-        cterms = _terms([(m.c[(i, j)], f"W[O_K{j} + q]") for j in range(1, i) if (i, j) in m.c])
-        if cterms:
-            expr += f" + ({cterms}) * W[O_IHV + q]"
-        out += [f"{ind * 2}{'if' if i == 1 else 'elif'} stage == {i - 1}:",
-                f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_X + q] = {expr}"]
+            parts.append(f"W[O_HHV + q] * W[O_HHV + q] * {m.d[i]!r} * W[O_FT + q]")
+        out.append(f"{ind * 3}    W[O_FS + q] = {' + '.join(p for p in parts if p) or '0.0'}")
+        out += [f"{ind * 3}for l in range(LANES):",
+                f"{ind * 3}    W[O_TS + l] = W[O_TT + l] + {m.cc.get(i, 1.0)!r} * W[O_HH + l]"]
+    out += [f"{ind * 2}if stage > 0:", *["    " + ln for ln in rhs_stage]]
     out += solve
-    # each stage's increment is kept for the later stages and the dense output; the last one, unless the dense
-    # output reads it (RODAS4's does not), is read only by the error norm below, from X
-    kept = m.stages if last_stage_kept(m) else m.stages - 1
-    for i in range(1, kept + 1):
-        out += [f"{ind * 2}{'if' if i == 1 else 'elif'} stage == {i - 1}:",
-                f"{ind * 3}for q in range({nl}):", f"{ind * 3}    W[O_K{i} + q] = W[O_X + q]"]
+    # the last stage's increment stays in X, where the error norm reads it, unless the dense output reads it too
+    # (RODAS4's does not)
+    if last_stage_kept(m):
+        out += [f"{ind}for q in range({nl}):", f"{ind}    W[O_K{m.stages} + q] = W[O_X + q]"]
     last = "O_X"
     # error norm: squared scaled errors in one flat pass, then summed per lane (one accumulator per lane: the
     # loops stay flat, which is what LLVM vectorizes well)
@@ -276,7 +298,7 @@ def _flush(B, fill, slot_k, p, d, need, j, obs_src, need_assign, store, t_ref, r
     fast = red.shape[1] > 0 and B[B_T] >= t_ref - REF_EPS and B[B_T] > t_ref + REF_EPS and slot_k[0] > 0
     if fast:
         for q in range(nv):
-            row = B_Y + obs_src[q] * LANES
+            row = B_Y + obs_src[q] * SLOTS
             hi = red[0, q]
             lo = red[2, q]
             for s in range(fill):
@@ -300,13 +322,13 @@ def _flush(B, fill, slot_k, p, d, need, j, obs_src, need_assign, store, t_ref, r
         t = B[B_T + s]
         if store.shape[0] > 0:
             for q in range(nv):
-                store[k, q, j] = B[B_Y + obs_src[q] * LANES + s]
+                store[k, q, j] = B[B_Y + obs_src[q] * SLOTS + s]
         if red.shape[1] > 0 and not fast:
             after = t >= t_ref - REF_EPS
             base = t <= t_ref + REF_EPS or k == 0
             dt = t - t_ref
             for q in range(nv):
-                val = B[B_Y + obs_src[q] * LANES + s]
+                val = B[B_Y + obs_src[q] * SLOTS + s]
                 if after:
                     if val > red[0, q]:
                         red[0, q] = val
@@ -317,7 +339,7 @@ def _flush(B, fill, slot_k, p, d, need, j, obs_src, need_assign, store, t_ref, r
                 if base:
                     red[4, q] = val
         for m in range(samp_ptr[k], samp_ptr[k + 1]):
-            samp_out[m, j] = B[B_Y + obs_src[samp_var[m]] * LANES + s]
+            samp_out[m, j] = B[B_Y + obs_src[samp_var[m]] * SLOTS + s]
 
 
 @njit(cache=True, nogil=True)
@@ -327,11 +349,11 @@ def _push_exact(W, l, B, fill, slot_k, k, t, dense_idx, p, d, need, j, obs_src, 
     # same path as the interpolated times, so that every time is recorded in order); returns the new fill
     for ii in range(dense_idx.shape[0]):
         i = dense_idx[ii]
-        B[B_Y + i * LANES + fill] = W[O_Y + i * LANES + l]
+        B[B_Y + i * SLOTS + fill] = W[O_Y + i * LANES + l]
     B[B_T + fill] = t
     slot_k[fill] = k
     fill += 1
-    if fill == LANES:
+    if fill == SLOTS:
         _flush(B, fill, slot_k, p, d, need, j, obs_src, need_assign, store, t_ref, red, samp_ptr, samp_var,
                samp_out)
         fill = 0
@@ -370,9 +392,9 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
     dl = np.zeros((LANES, N_DERIVED))
     red = np.empty((LANES, 5, nv))
     jtmp = np.zeros(max(nnz, 1))
-    # per lane, up to LANES output times waiting to be observed together (Layout.output), and their indices
+    # per lane, up to SLOTS output times waiting to be observed together (Layout.output), and their indices
     bufs = np.zeros((LANES, B_SIZE))
-    lslot = np.zeros((LANES, LANES), dtype=np.int64)
+    lslot = np.zeros((LANES, SLOTS), dtype=np.int64)
     lfill = np.zeros(LANES, dtype=np.int64)
     nd = dense_idx.shape[0]
     yv = np.empty(n)
@@ -548,10 +570,9 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
             W[O_HH + l] = hh
             W[O_IH + l] = ih
             W[O_CF + l] = 1.0 / (hh * GAMMA)
-            # the same per state, so that the stage loops over states and lanes stay flat
-            for i in range(n):
-                W[O_IHV + i * LANES + l] = ih
-                if TIME_DEPENDENT:
+            if TIME_DEPENDENT:
+                # h per state, so that the stage loops over states and lanes stay flat
+                for i in range(n):
                     W[O_HHV + i * LANES + l] = hh
         # 4. the attempted step of every lane
         _v_step#SUFFIX#(W, rtol)
@@ -602,11 +623,11 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
                     for ii in range(nd):
                         i = dense_idx[ii]
                         q = i * LANES + l
-                        B[B_Y + i * LANES + fill] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
+                        B[B_Y + i * SLOTS + fill] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
                     B[B_T + fill] = t_out[kp]
                     lslot[l, fill] = kp
                     fill += 1
-                    if fill == LANES:
+                    if fill == SLOTS:
                         _flush(B, fill, lslot[l], pl[l], dl[l], obs_need, lj[l], obs_src, need_assign, store, t_ref,
                                red[l], samp_ptr, samp_var, samp_out)
                         fill = 0
@@ -669,7 +690,8 @@ def kernel_source(method: Method, integer_powers: bool) -> str:
 
 def constants(step: Layout, output: Layout) -> list[str]:
     """Module constants of the lane code: both layouts' offsets and sizes, the lane and group sizes."""
-    return [*step.constants(), *output.constants(), f"LANES = {LANES}", f"GROUP_SUBJECTS = {GROUP_SUBJECTS}"]
+    return [*step.constants(), *output.constants(), f"LANES = {LANES}", f"SLOTS = {SLOTS}",
+            f"GROUP_SUBJECTS = {GROUP_SUBJECTS}"]
 
 
 def vector_observe(blocks: list[tuple[int, list[str], list[str]]], output: Layout) -> list[str]:
