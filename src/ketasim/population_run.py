@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import pandas as pd
 from . import __version__
 from .errors import ScenarioError
 from .model.build import TOTALS, Prepared, prepare
+from .parallel import available_cores
 from .population import PopulationSettings, individual_parameters, sample_subjects
 from .scenario import Scenario, make_scenario
 from .solver.batched import POPULATION_ATOL, POPULATION_RTOL, model_for, run_batch
@@ -138,8 +139,10 @@ def _prepare_chunk(spec: PopulationSpec, start: int, stop: int) -> tuple[Prepare
     return prep, subjects
 
 
-def simulate_chunk(spec: PopulationSpec, start: int, stop: int, threads: int | None = None) -> pd.DataFrame:
-    """Summaries of subjects [start, stop): one row each. Pure function of its arguments (Dask task)."""
+def simulate_chunk(spec: PopulationSpec, start: int, stop: int, threads: int | None = None,
+                   pool: Executor | None = None) -> pd.DataFrame:
+    """Summaries of subjects [start, stop): one row each. Pure function of its arguments (Dask task); `threads`
+    and `pool` say where the subjects integrate (batched.run_batch), never what they give."""
     prep, subjects = _prepare_chunk(spec, start, stop)
     t0 = float(min(prep.dose_times)) + 0.0 if prep.dose_times else 0.0
     days = [d for d in STANDARD_DAYS if t0 + d * HOURS_PER_DAY <= prep.t_end + 1e-9]
@@ -171,7 +174,7 @@ def simulate_chunk(spec: PopulationSpec, start: int, stop: int, threads: int | N
     model = model_for(prep.compiled)
     res = run_batch(
         model, prep.params, prep.events, grid, prep.t_start, variables=variables, store=False, t_ref=t0,
-        samples=samples, rtol=spec.rtol, atol=spec.atol, threads=threads, peak_relative=True,
+        samples=samples, rtol=spec.rtol, atol=spec.atol, threads=threads, peak_relative=True, pool=pool,
     )
     assert res.peak is not None and res.t_peak is not None and res.trough is not None
     assert res.t_trough is not None and res.baseline is not None
@@ -309,15 +312,17 @@ def _run_chunks(
     """Finished chunks (index, frame) in completion order, in this process or on a Dask cluster."""
     chunks = spec.chunks()
     if workers <= 1 and scheduler is None:
-        # CHUNKS_IN_FLIGHT chunks at once, each integrating on all cores: the serial Python of one chunk (drawing
-        # its subjects, preparing its model, packing its events, building its table) runs while the other
-        # integrates (the solver releases the GIL), so no core waits for it; the chunks finish in any order
-        with ThreadPoolExecutor(max_workers=CHUNKS_IN_FLIGHT, thread_name_prefix="ketasim-chunk") as pool:
+        # CHUNKS_IN_FLIGHT chunks at once, whose groups of subjects queue on one pool of solver threads (one per
+        # core): while one chunk integrates, the next draws its subjects, prepares its model and packs its
+        # events (Python; the solver releases the GIL) and queues its groups behind, so the cores neither wait
+        # for that Python nor for a chunk's last group; the chunks finish in any order
+        with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="ketasim-solver") as solver, \
+                ThreadPoolExecutor(max_workers=CHUNKS_IN_FLIGHT, thread_name_prefix="ketasim-chunk") as pool:
             pending: dict[Future[pd.DataFrame], int] = {}
             queue = iter(todo)
             while True:
                 for k in queue:
-                    pending[pool.submit(simulate_chunk, spec, *chunks[k])] = k
+                    pending[pool.submit(simulate_chunk, spec, *chunks[k], None, solver)] = k
                     if len(pending) >= CHUNKS_IN_FLIGHT:
                         break
                 if not pending:

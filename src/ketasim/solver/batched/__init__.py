@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,21 +129,28 @@ def _observed_sources(model: JitModel, variables: Sequence[str]) -> _Observed:
     return _Observed(arr, bool(np.any(arr >= len(state_pos))), need, dense)
 
 
-def _run_groups(run_group: Callable[..., None], args: tuple[Any, ...], n: int, threads: int | None) -> None:
-    """Every group of GROUP_SUBJECTS subjects, in this thread (threads=1) or over a pool of threads.
+def _run_groups(run_group: Callable[..., None], args: tuple[Any, ...], n: int, threads: int | None,
+                pool: Executor | None = None) -> None:
+    """Every group of GROUP_SUBJECTS subjects, in this thread (threads=1), on `pool`, or over a new pool of
+    threads.
 
     The compiled group function releases the GIL, so Python threads run groups truly in parallel; each group
     writes only its own subjects' columns of the outputs. (A numba `prange` kernel would do the same but costs
-    another full compile of the integrator.)
+    another full compile of the integrator.) A pool shared by several batches queues one batch's groups behind
+    the other's, so the cores never wait for a batch's last group or for the Python between batches.
     """
     groups = -(-n // GROUP_SUBJECTS)
     workers = min(groups, threads if threads is not None else available_cores())
-    if workers <= 1:
+    if workers <= 1 and pool is None:
         for g in range(groups):
             run_group(g, *args)
         return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ketasim-solver") as pool:
+    if pool is not None:
         for _ in pool.map(lambda g: run_group(g, *args), range(groups)):
+            pass
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ketasim-solver") as own:
+        for _ in own.map(lambda g: run_group(g, *args), range(groups)):
             pass
 
 
@@ -163,6 +170,7 @@ def run_batch(
     y0: Array | None = None,
     threads: int | None = None,
     peak_relative: bool = False,
+    pool: Executor | None = None,
 ) -> BatchResult:
     """Integrate every subject of `params` (n_params, n) and observe `variables` at `t_out`.
 
@@ -173,7 +181,8 @@ def run_batch(
     value: a decaying drug is then resolved relative to its peak (what population summaries need, ~35% fewer
     steps); off, `rtol`/`atol` mean what they mean for scipy. `threads=1` runs the subjects one after the
     other in the calling thread (for Dask workers and thread pools, which bring their own parallelism);
-    otherwise groups of subjects run on a pool of one thread per available core.
+    otherwise groups of subjects run on `pool` (shared by consecutive batches) or on a pool of one thread per
+    available core.
     """
     compiled = model.compiled
     n_states = len(compiled.state_ids)
@@ -222,11 +231,11 @@ def run_batch(
         samp_ptr, samp_var, samp_out, stats,
     )
     fast = getattr(model.module, "run_group" + INT_SUFFIX, None)
-    _run_groups(fast or model.module.run_group, args, n, threads)
+    _run_groups(fast or model.module.run_group, args, n, threads, pool)
     if fast is not None and np.any(stats[:, 2] == rodas4.STATUS_GENERAL_POWERS):
         # a subject's exponents are not small integers: the general kernel, which gives the same bits for those
         # that are, integrates the whole batch again (a subject that finishes writes every output of its own)
-        _run_groups(model.module.run_group, args, n, threads)
+        _run_groups(model.module.run_group, args, n, threads, pool)
     bad = np.nonzero(stats[:, 2] != rodas4.STATUS_OK)[0]
     if len(bad):
         why = {rodas4.STATUS_MAX_STEPS: "too many steps", rodas4.STATUS_STEP_UNDERFLOW: "step size underflow"}
