@@ -33,7 +33,8 @@ import pandas as pd
 
 from . import __version__
 from .errors import ScenarioError
-from .model.build import TOTALS, Prepared, prepare
+from .model.build import Prepared, prepare
+from .model.reporting import summary_compounds, summary_nodes, summary_variables
 from .parallel import available_cores
 from .population import PopulationSettings, individual_parameters, sample_subjects
 from .scenario import Scenario, make_scenario
@@ -113,18 +114,6 @@ def summary_grid(prep: Prepared, extra: Sequence[float] = ()) -> Array:
     return grid[(grid >= prep.t_start - 1e-12) & (grid <= prep.t_end + 1e-12)]
 
 
-def reported_compounds(prep: Prepared) -> list[str]:
-    """Compounds with exposure summaries: those present, plus racemic totals when both enantiomers are."""
-    return list(prep.compounds) + [t for t, (a, b) in TOTALS.items() if a in prep.compounds and b in prep.compounds]
-
-
-def reported_nodes(prep: Prepared) -> list[str]:
-    """Mechanism nodes, as `simulate` reports them (descriptions starting with 'node:')."""
-    system = prep.compiled.system
-    nodes = [a for a in system.assignments if system.assignments[a].description.startswith("node:")]
-    return nodes + [s for s, st in system.states.items() if st.description.startswith("node:")]
-
-
 def _prepare_chunk(spec: PopulationSpec, start: int, stop: int) -> tuple[Prepared, Any]:
     """The chunk's subjects (population module) and the model prepared with their individual parameters."""
     scenario = spec.make_scenario()
@@ -153,9 +142,10 @@ def simulate_chunk(spec: PopulationSpec, start: int, stop: int, threads: int | N
     def at(t: float) -> int | None:
         return index.get(round(t, 9))
 
-    compounds = reported_compounds(prep)
-    nodes = reported_nodes(prep)
-    variables = list(dict.fromkeys([*compounds, *nodes]))
+    system = prep.compiled.system
+    compounds = summary_compounds(system)
+    nodes = summary_nodes(system)
+    variables = summary_variables(system)
     samples: list[tuple[str, int]] = []
     keys: list[str] = []
     for c in compounds:

@@ -28,13 +28,11 @@ from typing import Any
 import numpy as np
 
 from ...errors import KetasimError
-from ...model import expressions
 from ...parallel import available_cores
 from ..codegen import CompiledSystem
 from ..events import DoseEvent, check_times
-from ..symbolic import needed_assignments
 from . import rodas4
-from .jit import JitModel, build
+from .jit import JitModel, build, observed_closure
 from .lanes import GROUP_SUBJECTS, INT_SUFFIX
 from .schedule import Schedule, pack
 
@@ -117,13 +115,10 @@ def _observed_sources(model: JitModel, variables: Sequence[str]) -> _Observed:
             src.append(len(state_pos) + assign_pos[v])
         else:
             raise KetasimError(f"{v!r} is neither a state nor an assignment of the model")
-    requested = [v for v in variables if v in assign_pos]
-    closure = set(requested) | set(needed_assignments(system, [system.assignments[a].expr for a in requested]))
+    closure, states = observed_closure(system, variables)
     need = np.zeros(max(len(assign_pos), 1), dtype=np.bool_)
-    states = {v for v in variables if v in state_pos}
     for a in closure:
         need[assign_pos[a]] = True
-        states |= expressions.names(system.assignments[a].expr) & state_pos.keys()
     arr = np.asarray(src, dtype=np.int64)
     dense = np.asarray(sorted(state_pos[s] for s in states), dtype=np.int64)
     return _Observed(arr, bool(np.any(arr >= len(state_pos))), need, dense)
@@ -227,6 +222,7 @@ def run_batch(
         p_rows, y_perm, sched.bounds, sched.ev_ptr, sched.ev_kind, sched.ev_target, sched.ev_value, t_out,
         sched.out_lo, sched.out_hi, float(rtol), atol_arr, MAX_STEPS_PER_SEGMENT,
         1.0 if peak_relative else 0.0, len(s.col), observed.src, observed.any_assign, observed.need, observed.dense,
+        np.array_equal(observed.dense, model.module.FIXED_DENSE),
         store_arr, float(t_ref if t_ref is not None else 0.0), red_max, red_tmax, red_min, red_tmin, red_base,
         samp_ptr, samp_var, samp_out, stats,
     )

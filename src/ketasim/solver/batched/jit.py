@@ -21,6 +21,7 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,8 @@ import numpy as np
 
 from ...errors import KetasimError
 from ...model import expressions
+from ...model.reporting import summary_variables
+from ...model.system import System
 from .. import symbolic
 from ..codegen import CompiledSystem
 from ..events import TIME_EPS
@@ -229,6 +232,18 @@ def integer_powers(body: list[str]) -> tuple[list[str], list[str]]:
     return exponents, out
 
 
+def observed_closure(system: System, variables: Sequence[str]) -> tuple[set[str], set[str]]:
+    """What observing `variables` takes: the assignments to evaluate (the requested ones and those they read)
+    and the states to interpolate (the requested ones and those those assignments read)."""
+    requested = [v for v in variables if v in system.assignments]
+    closure = set(requested) | set(symbolic.needed_assignments(system, [system.assignments[a].expr
+                                                                        for a in requested]))
+    states = {v for v in variables if v in system.states}
+    for a in closure:
+        states |= expressions.names(system.assignments[a].expr) & system.states.keys()
+    return closure, states
+
+
 def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tuple[str, bool]:
     """Numba source of the model functions and the Rodas4 kernel; also whether any law reads `time`."""
     system = compiled.system
@@ -377,7 +392,10 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
                   f"    return 1.0 if ({test}) else 0.0", ""]
     lines += [f"N_STATES = {len(compiled.state_ids)}", *lanes.constants(layout, output), ""]
     lines += lanes.model_source(bodies, obs_int, layout, output, rodas4.METHOD, time_dependent)
-    lines.append(lanes.kernel_source(rodas4.METHOD, lanes.has_integer_powers(bodies)))
+    # the output interpolation written out for the states a summary reads (what population runs observe)
+    summary_dense = sorted(position[s] for s in observed_closure(system, summary_variables(system))[1])
+    lines += [f"FIXED_DENSE = np.array({summary_dense!r}, dtype=np.int64)", ""]
+    lines.append(lanes.kernel_source(rodas4.METHOD, lanes.has_integer_powers(bodies), summary_dense))
     return "\n".join(lines) + "\n", time_dependent
 
 

@@ -375,7 +375,7 @@ def _lane_column(W, off, l, out):
 
 @njit(cache=True, nogil=True)
 def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_out, out_lo, out_hi, rtol, atol,
-           max_steps, peak_weight, nnz, obs_src, need_assign, obs_need, dense_idx, store, t_ref,
+           max_steps, peak_weight, nnz, obs_src, need_assign, obs_need, dense_idx, dense_fixed, store, t_ref,
            red_max, red_tmax, red_min, red_tmin, red_base, samp_ptr, samp_var, samp_out, stats):
     n_sub = P.shape[0]
     s0 = g * GROUP_SUBJECTS
@@ -620,10 +620,13 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
                     elif th < 0.0:
                         th = 0.0
                     th1 = 1.0 - th
-                    for ii in range(nd):
-                        i = dense_idx[ii]
-                        q = i * LANES + l
-                        B[B_Y + i * SLOTS + fill] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
+                    if dense_fixed:
+#FIXED_DENSE#
+                    else:
+                        for ii in range(nd):
+                            i = dense_idx[ii]
+                            q = i * LANES + l
+                            B[B_Y + i * SLOTS + fill] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))
                     B[B_T + fill] = t_out[kp]
                     lslot[l, fill] = kp
                     fill += 1
@@ -678,10 +681,18 @@ IPOW_CHECK = """                if _ipow_step(pv, dv) == 0.0:
                     continue"""
 
 
-def kernel_source(method: Method, integer_powers: bool) -> str:
+def kernel_source(method: Method, integer_powers: bool, fixed_dense: list[int]) -> str:
     """The lane kernels for `method`, dense output unrolled (vector functions come from `model_source`):
-    `run_group`, and `run_group_i` on the integer-power step functions when the model has any."""
-    text = KERNEL.replace("#KD_INNER#", dense_inner(method))
+    `run_group`, and `run_group_i` on the integer-power step functions when the model has any.
+
+    `fixed_dense`: the states whose interpolation at an output time is written out, one line per state with
+    constant offsets, for callers that observe exactly those (`dense_fixed`; population runs: the states a summary
+    reads); others loop over `dense_idx`. Written out, the interpolation takes ~40% less time (~5% of a
+    population run)."""
+    fixed = [f"""                        q = {i} * LANES + l
+                        B[B_Y + {i} * SLOTS + fill] = th1 * W[O_Y + q] + th * (W[O_YN + q] + th1 * (#KD_INNER#))"""
+             for i in fixed_dense] or ["                        pass"]
+    text = KERNEL.replace("#FIXED_DENSE#", "\n".join(fixed)).replace("#KD_INNER#", dense_inner(method))
     kernels = [text.replace("#SUFFIX#", "").replace("#IPOW_CHECK#\n", "")]
     if integer_powers:
         kernels.append(text.replace("#SUFFIX#", INT_SUFFIX).replace("#IPOW_CHECK#", IPOW_CHECK))
