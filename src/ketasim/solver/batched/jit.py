@@ -390,6 +390,12 @@ def generate_source(compiled: CompiledSystem, structure: BlockStructure) -> tupl
         test = " and ".join(f"small_integer({e})" for e in exps) or "False"
         lines += [njit, f"def _ipow_{kind}(p, d):", *loads([f"    _e = {e}" for e in exps]),
                   f"    return 1.0 if ({test}) else 0.0", ""]
+    # per parameter, whether the per-segment work (constant slots, constant Jacobian entries, the integer-power
+    # test) reads it: an infusion switch that changes only other parameters (rates) skips that work
+    seg_text = "\n".join(der_body[len(compiled.param_ids):] + jac_const + flags["step"])
+    seg_names = set(re.findall(r"\bp_\w+", seg_text))
+    feeds = [f"p_{p}" in seg_names for p in compiled.param_ids]
+    lines += [f"PARAM_FEEDS = np.array({feeds!r}, dtype=np.bool_)", ""]
     lines += [f"N_STATES = {len(compiled.state_ids)}", *lanes.constants(layout, output), ""]
     lines += lanes.model_source(bodies, obs_int, layout, output, rodas4.METHOD, time_dependent)
     # the output interpolation written out for the states a summary reads (what population runs observe)

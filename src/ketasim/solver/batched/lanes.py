@@ -410,6 +410,7 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
     lrej = np.zeros(LANES, dtype=np.int64)
     lphase = np.zeros(LANES, dtype=np.int64)  # 0: at a segment start, 1: stepping
     lrestart = np.zeros(LANES, dtype=np.bool_)
+    lfresh = np.zeros(LANES, dtype=np.bool_)
     llast = np.zeros(LANES, dtype=np.bool_)
     llastrej = np.zeros(LANES, dtype=np.bool_)
     lt = np.zeros(LANES)
@@ -440,6 +441,7 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
                         red[l, 3, q] = np.nan
                         red[l, 4, q] = np.nan
                     lb[l] = 0
+                    lfresh[l] = True
                     lrestart[l] = True
                     lh[l] = 0.0
                     lacc[l] = 0
@@ -480,17 +482,23 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
                         pl[l, tgt] += v
                         if abs(pl[l, tgt]) < RATE_CLEAN * (1.0 + abs(v)):
                             pl[l, tgt] = 0.0
+                        W[O_P + tgt * LANES + l] = pl[l, tgt]
+                        if PARAM_FEEDS[tgt]:
+                            lfresh[l] = True
                 pv = pl[l]
                 dv = dl[l]
-                _derived(pv, dv)
-                _jac_const(pv, dv, jtmp)
+                if lfresh[l]:
+                    # a new subject, or a parameter the segment's constants read changed (not a mere rate)
+                    lfresh[l] = False
+                    _derived(pv, dv)
+                    _jac_const(pv, dv, jtmp)
 #IPOW_CHECK#
-                for k in range(n_par):
-                    W[O_P + k * LANES + l] = pv[k]
-                for k in range(N_DERIVED):
-                    W[O_D + k * LANES + l] = dv[k]
-                for k in range(nnz):
-                    W[O_JV + k * LANES + l] = jtmp[k]
+                    for k in range(n_par):
+                        W[O_P + k * LANES + l] = pv[k]
+                    for k in range(N_DERIVED):
+                        W[O_D + k * LANES + l] = dv[k]
+                    for k in range(nnz):
+                        W[O_JV + k * LANES + l] = jtmp[k]
                 # integrate through boundaries that hold no event of this subject (another subject's lag time)
                 nb = b + 1
                 while nb < n_seg:
@@ -674,11 +682,11 @@ def run_group#SUFFIX#(g, P, Y0, bounds, ev_ptr, ev_kind, ev_target, ev_value, t_
 
 #: in the integer-power kernel, a subject whose fixed exponents are not all integers in 1..8 at a segment start
 #: stops with STATUS_GENERAL_POWERS (run_batch then runs the batch with the general kernel)
-IPOW_CHECK = """                if _ipow_step(pv, dv) == 0.0:
-                    _finish(red[l], j, lacc[l], lrej[l], STATUS_GENERAL_POWERS, stats, red_max, red_tmax, red_min,
-                            red_tmin, red_base)
-                    lj[l] = -1
-                    continue"""
+IPOW_CHECK = """                    if _ipow_step(pv, dv) == 0.0:
+                        _finish(red[l], j, lacc[l], lrej[l], STATUS_GENERAL_POWERS, stats, red_max, red_tmax,
+                                red_min, red_tmin, red_base)
+                        lj[l] = -1
+                        continue"""
 
 
 def kernel_source(method: Method, integer_powers: bool, fixed_dense: list[int]) -> str:
