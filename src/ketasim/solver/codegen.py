@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -51,6 +52,15 @@ class CompiledSystem:
 
 def _local(kind: str, name: str) -> str:
     return f"{kind}_{name}"
+
+
+@lru_cache(maxsize=32)
+def _functions(source: str) -> dict[str, object]:
+    """The generated functions of one source (pure functions of their arguments, so Systems with the same
+    equations share them: every chunk of a population run builds its own System)."""
+    namespace: dict[str, object] = {"np": np, "math": math, symbolic.POW_FUNCTION: math.pow}
+    exec(compile(source, "<ketasim-generated>", "exec"), namespace)
+    return namespace
 
 
 def compile_system(system: System) -> CompiledSystem:
@@ -110,8 +120,7 @@ def compile_system(system: System) -> CompiledSystem:
     one_lines += one_body
 
     source = "\n".join([*rhs_lines, "", *one_lines, "", *obs_lines, "", *init_lines]) + "\n"
-    namespace: dict[str, object] = {"np": np, "math": math, symbolic.POW_FUNCTION: math.pow}
-    exec(compile(source, "<ketasim-generated>", "exec"), namespace)
+    namespace = _functions(source)
     return CompiledSystem(
         system=system,
         state_ids=state_ids,
