@@ -118,13 +118,13 @@ def _prepare_chunk(spec: PopulationSpec, start: int, stop: int) -> tuple[Prepare
     """The chunk's subjects (population module) and the model prepared with their individual parameters."""
     scenario = spec.make_scenario()
     subjects = sample_subjects(spec.population_settings(), spec.seed, POPULATION_GROUP, range(start, stop))
-    n = subjects.n
-    typical = prepare(scenario, n=n, covariates=subjects.covariates)
-    ids = typical.compiled.param_ids
-    overrides = individual_parameters(ids, typical.params, subjects.etas)
-    if "madrs_baseline" in ids:
-        overrides["madrs_baseline"] = subjects.baseline
-    prep = prepare(scenario, n=n, covariates=subjects.covariates, param_overrides=overrides)
+    def individual(ids: list[str], typical: Array) -> dict[str, Array]:
+        overrides = individual_parameters(ids, typical, subjects.etas)
+        if "madrs_baseline" in ids:
+            overrides["madrs_baseline"] = subjects.baseline
+        return overrides
+
+    prep = prepare(scenario, n=subjects.n, covariates=subjects.covariates, individualize=individual)
     return prep, subjects
 
 

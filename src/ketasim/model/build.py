@@ -7,6 +7,7 @@ the `Prepared` object returned by `prepare`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,8 +249,12 @@ def prepare(
     param_overrides: dict[str, Array] | None = None,
     with_mechanism: bool = True,
     track_elimination: bool = True,
+    individualize: Callable[[list[str], Array], dict[str, Array]] | None = None,
 ) -> Prepared:
-    """Build the System for a scenario and the per-subject inputs to integrate it."""
+    """Build the System for a scenario and the per-subject inputs to integrate it.
+
+    `individualize(param_ids, typical)` returns overrides computed from the typical parameters (covariates
+    applied, no variability yet): a virtual population's individual values, in one build of the model."""
     species = scenario.species
     cov = covariate_arrays(scenario, n, covariates)
     main = scenario.main()
@@ -290,6 +295,8 @@ def prepare(
     for pid, v in values.items():
         if pid in index:
             params[index[pid]] = v
+    if individualize is not None:
+        param_overrides = {**individualize(compiled.param_ids, params.copy()), **(param_overrides or {})}
     for pid, v in (param_overrides or {}).items():
         if pid not in index:
             raise ScenarioError(f"unknown parameter {pid!r}; see `ketasim params` for the list")
