@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from ketasim.parallel import executor
+from ketasim.parallel import executor, solver_pool
 from ketasim.population_run import run_population
 
 distributed = pytest.importorskip("distributed")
@@ -56,3 +58,21 @@ def test_executor_keeps_order() -> None:
         assert list(ex.map(pow, [2, 3, 4], [2, 2, 2])) == [4, 9, 16]
     with executor(workers=1) as ex:
         assert ex is None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="thread affinity is Linux-only")
+def test_solver_pool_keeps_each_thread_on_one_core_of_the_process() -> None:
+    """The solver threads are pinned round-robin to the process's cores; the calling thread is left alone."""
+    allowed = os.sched_getaffinity(0)
+    workers = 2 * len(allowed)
+    barrier = threading.Barrier(workers)
+
+    def where(_: int) -> frozenset[int]:
+        barrier.wait(timeout=30)  # every thread of the pool takes one task
+        return frozenset(os.sched_getaffinity(0))
+
+    with solver_pool(workers) as pool:
+        seen = list(pool.map(where, range(workers)))
+    assert all(len(s) == 1 and s <= allowed for s in seen)
+    assert set().union(*seen) == allowed
+    assert os.sched_getaffinity(0) == allowed

@@ -35,7 +35,7 @@ from . import __version__
 from .errors import ScenarioError
 from .model.build import Prepared, prepare
 from .model.reporting import summary_compounds, summary_nodes, summary_variables
-from .parallel import available_cores
+from .parallel import available_cores, solver_pool
 from .population import PopulationSettings, individual_parameters, sample_subjects
 from .scenario import Scenario, make_scenario
 from .solver.batched import POPULATION_ATOL, POPULATION_RTOL, model_for, run_batch
@@ -306,7 +306,7 @@ def _run_chunks(
         # core): while one chunk integrates, the next draws its subjects, prepares its model and packs its
         # events (Python; the solver releases the GIL) and queues its groups behind, so the cores neither wait
         # for that Python nor for a chunk's last group; the chunks finish in any order
-        with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="ketasim-solver") as solver, \
+        with solver_pool(available_cores()) as solver, \
                 ThreadPoolExecutor(max_workers=CHUNKS_IN_FLIGHT, thread_name_prefix="ketasim-chunk") as pool:
             pending: dict[Future[pd.DataFrame], int] = {}
             queue = iter(todo)

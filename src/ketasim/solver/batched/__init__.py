@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ...errors import KetasimError
-from ...parallel import available_cores
+from ...parallel import available_cores, solver_pool
 from ..codegen import CompiledSystem
 from ..events import DoseEvent, check_times
 from . import rodas4
@@ -144,7 +144,7 @@ def _run_groups(run_group: Callable[..., None], args: tuple[Any, ...], n: int, t
         for _ in pool.map(lambda g: run_group(g, *args), range(groups)):
             pass
         return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ketasim-solver") as own:
+    with solver_pool(workers) as own:
         for _ in own.map(lambda g: run_group(g, *args), range(groups)):
             pass
 

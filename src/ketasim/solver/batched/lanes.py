@@ -1,10 +1,10 @@
 """SIMD lanes: LANES subjects integrated side by side, each with its own time, step size and events.
 
 Why: one RODAS4 step of one subject is ~1 µs of scalar arithmetic on ~35 states, while the machine's vector units
-hold 4 (AVX2) or 8 (AVX-512) doubles. Here the arithmetic of a step (the right-hand side at every stage, the Jacobian, the block
-factorization, the solves, the stage combinations and the error norm) runs for LANES subjects at once, as
-straight-line loops over the lane index that LLVM turns into vector instructions. Everything that branches (step
-acceptance, step-size control, dose events, dense output and the summaries) stays scalar, per lane.
+hold 4 (AVX2) or 8 (AVX-512) doubles. Here the arithmetic of a step (the right-hand side at every stage, the
+Jacobian, the block factorization, the solves, the stage combinations and the error norm) runs for LANES subjects
+at once, as straight-line loops over the lane index that LLVM turns into vector instructions. Everything that
+branches (step acceptance, step-size control, dose events, dense output and the summaries) stays scalar, per lane.
 
 Why the lanes do not share a step (SIMT, as on a GPU): each lane keeps its own t, h, error control and event
 segments, so a subject's result is a function of its own parameters only, never of the subjects that share its
