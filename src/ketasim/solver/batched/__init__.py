@@ -46,7 +46,7 @@ BATCHED_ATOL = 1e-9
 #: default tolerances of population runs, which report per-subject summaries (peaks, troughs, exposure, MADRS on
 #: standard days) with peak-relative error scaling. Verified against the same runs at rtol 1e-9: every summary
 #: value within 2e-4 relative above 1% of its column's largest value (tests/test_population_run.py; measured
-#: worst 1.0e-4, a dissociation peak; exposures and MADRS within 4e-5). Ten times looser than BATCHED_RTOL,
+#: over 500 subjects: worst 1.2e-4, one subject's MADRS; median ~1e-6). Ten times looser than BATCHED_RTOL,
 #: half the steps: docs/performance.md
 POPULATION_RTOL = 1e-5
 POPULATION_ATOL = 1e-8
