@@ -9,8 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from ketasim import population_run
 from ketasim.population_run import CHUNK_NAME, MANIFEST, parts_dir, run_population
 
 SCENARIO = {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato", "duration": "8d"}
@@ -82,3 +86,33 @@ def test_parts_of_another_run_are_not_reused(tmp_path: Path) -> None:
     again: list[int] = []
     run_population(SCENARIO, 8, seed=2, chunk_size=4, out=out, on_chunk=again.append)  # another seed
     assert sorted(again) == [0, 1]
+
+
+@pytest.mark.parametrize("chunk", [5, 7, 64])
+def test_output_file_bytes_do_not_depend_on_the_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       chunk: int) -> None:
+    """The output file is written in fixed row groups while the run goes: cut into other chunks, in any order of
+    arrival, the same rows give the same bytes (and the same frame)."""
+    monkeypatch.setattr(population_run, "ROW_GROUP_ROWS", 8)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"subject": np.arange(45), "a": rng.standard_normal(45), "b": rng.random(45)})
+
+    def write(chunk_rows: int, name: str, order: list[int] | None = None) -> tuple[bytes, pd.DataFrame]:
+        folder = tmp_path / name
+        folder.mkdir()
+        starts = list(range(0, len(frame), chunk_rows))
+        final = population_run._FinalFile(folder, tmp_path / f"{name}.parquet", len(starts))
+        for k in order or range(len(starts)):
+            part = frame.iloc[starts[k]:starts[k] + chunk_rows].reset_index(drop=True)
+            part.to_parquet(folder / CHUNK_NAME.format(k), index=False)
+            final.append_ready()
+        got = final.close()
+        return (tmp_path / f"{name}.parquet").read_bytes(), got
+
+    reference, whole = write(len(frame), "whole")
+    n_chunks = -(-len(frame) // chunk)
+    data, got = write(chunk, f"by{chunk}", order=list(reversed(range(n_chunks))))
+    assert data == reference
+    pd.testing.assert_frame_equal(got, frame)
+    pd.testing.assert_frame_equal(whole, frame)
+    assert pq.ParquetFile(tmp_path / f"by{chunk}.parquet").metadata.num_row_groups == 6
