@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from ketasim.model.build import prepare
+from ketasim.model.reporting import summary_variables
 from ketasim.scenario import make_scenario
 from ketasim.solver.batched import model_for, run_batch
-from ketasim.solver.batched.jit import JitModel
+from ketasim.solver.batched.jit import JitModel, observed_closure
 from ketasim.solver.batched.lanes import GROUP_SUBJECTS, INT_SUFFIX, LANES
 
 SCENARIO = {"drug": "esketamine", "route": "intranasal", "dose": "84 mg", "regimen": "spravato", "duration": "5d"}
@@ -158,3 +159,20 @@ def test_integer_power_kernel_gives_the_general_kernels_bits() -> None:
         np.testing.assert_array_equal(out.store[:, :, others], fast.store[:, :, others])
         assert np.all(np.isfinite(out.store[:, :, 4]))
         assert not np.array_equal(out.store[:, :, 4], fast.store[:, :, 4])
+
+
+def test_segment_constants_are_marked_by_the_parameters_they_read() -> None:
+    """An infusion switch changes a rate parameter, which no segment constant reads: the kernel then updates only
+    that rate (PARAM_FEEDS false). Parameters the constants read (volumes, Hill exponents) are marked, so that a
+    change of one would recompute them; the summary's interpolated states are the ones its variables read."""
+    prep = prepare(make_scenario(SCENARIO), n=2)
+    model = model_for(prep.compiled)
+    feeds = dict(zip(prep.compiled.param_ids, model.module.PARAM_FEEDS, strict=True))
+    rates = [p for p in feeds if p.startswith("rate_in_")]
+    assert rates and not any(feeds[p] for p in rates)
+    assert feeds["esk_Vc"] and feeds["n_pyramidal_block"]
+    assert sum(feeds.values()) > len(feeds) // 2
+    # the states a population summary interpolates: every one a summary variable reads, no other
+    states = observed_closure(prep.compiled.system, summary_variables(prep.compiled.system))[1]
+    assert sorted(model.module.FIXED_DENSE) == sorted(int(model.position[prep.compiled.state_ids.index(s)])
+                                                     for s in states)
