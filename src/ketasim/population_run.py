@@ -122,6 +122,7 @@ def _prepare_chunk(spec: PopulationSpec, start: int, stop: int) -> tuple[Prepare
     """The chunk's subjects (population module) and the model prepared with their individual parameters."""
     scenario = spec.make_scenario()
     subjects = sample_subjects(spec.population_settings(), spec.seed, POPULATION_GROUP, range(start, stop))
+
     def individual(ids: list[str], typical: Array) -> dict[str, Array]:
         overrides = individual_parameters(ids, typical, subjects.etas)
         if "madrs_baseline" in ids:
