@@ -41,10 +41,11 @@ from .rodas4 import Method
 #: full model) is twice the 32 KB L1 cache; four lanes' fits: ~8% less integration time (docs/performance.md)
 LANES = 4
 #: output times a lane buffers before observing them together (`_v_observe` is vectorized over them)
-SLOTS = 8
+SLOTS = 16
 #: subjects handed to one group of lanes (one thread at a time): large enough that lanes seldom idle at the end
-#: of a group, small enough that a chunk still splits over the threads
-GROUP_SUBJECTS = 128
+#: of a group, small enough that a chunk still splits over the threads. (16 slots and groups of 256 instead of
+#: 8 and 128: 50,000 subjects 15.7-16.0 -> 15.2 s in alternating runs, docs/performance.md)
+GROUP_SUBJECTS = 256
 
 #: the scalar code's name for a power whose exponent the lane code may take to be an integer in 1..8 (vmath.vipow;
 #: jit.integer_powers)
