@@ -371,7 +371,7 @@ def _run_chunks(
             queue = iter(todo)
             while True:
                 for k in queue:
-                    pending[pool.submit(simulate_chunk, spec, *chunks[k], None, solver)] = k
+                    pending[pool.submit(simulate_chunk, spec, *chunks[k], pool=solver)] = k
                     if len(pending) >= CHUNKS_IN_FLIGHT:
                         break
                 if not pending:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,12 +141,8 @@ def _run_groups(run_group: Callable[..., None], args: tuple[Any, ...], n: int, t
         for g in range(groups):
             run_group(g, *args)
         return
-    if pool is not None:
-        for _ in pool.map(lambda g: run_group(g, *args), range(groups)):
-            pass
-        return
-    with solver_pool(workers) as own:
-        for _ in own.map(lambda g: run_group(g, *args), range(groups)):
+    with nullcontext(pool) if pool is not None else solver_pool(workers) as runner:
+        for _ in runner.map(lambda g: run_group(g, *args), range(groups)):
             pass
 
 

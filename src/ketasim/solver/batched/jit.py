@@ -53,6 +53,8 @@ _LOADED: dict[str, ModuleType] = {}
 #: `equations_key`: every chunk of a population run prepares its own System, and generating the source again
 #: would cost ~0.2 s of serial Python per chunk (4 s of a 10^5 run)
 _BUILT: dict[str, tuple[BlockStructure, ModuleType, bool, str]] = {}
+#: held while a System's equations are built, so that two chunks asking at once generate them once
+_BUILD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -453,15 +455,13 @@ def equations_key(compiled: CompiledSystem) -> str:
 def build(compiled: CompiledSystem) -> JitModel:
     """Structure, source and loaded module for a compiled System (cached per set of equations in this process)."""
     ekey = equations_key(compiled)
-    with _LOCK:
+    with _BUILD_LOCK:
         built = _BUILT.get(ekey)
-    if built is None:
-        structure = block_structure(structural_jacobian(compiled))
-        source, time_dependent = generate_source(compiled, structure)
-        module, key = _load_module(source)
-        built = (structure, module, time_dependent, key)
-        with _LOCK:
-            _BUILT[ekey] = built
+        if built is None:
+            structure = block_structure(structural_jacobian(compiled))
+            source, time_dependent = generate_source(compiled, structure)
+            module, key = _load_module(source)
+            built = _BUILT[ekey] = (structure, module, time_dependent, key)
     structure, module, time_dependent, key = built
     position = np.empty(len(structure.order), dtype=np.int64)
     position[structure.order] = np.arange(len(structure.order))
