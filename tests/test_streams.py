@@ -42,3 +42,26 @@ def test_a_subjects_draws_do_not_depend_on_the_others() -> None:
 def test_negative_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="non-negative"):
         pcg64_states(-1, 0, np.arange(3), 0)
+
+
+def test_compiled_ziggurat_matches_numpy_in_its_rare_branches() -> None:
+    """200,000 normals per subject: the tail beyond the last level (idx 0) and the wedges (rejections) are taken
+    hundreds of times; every draw must equal numpy's, whichever branch made it."""
+    from numba.np.random._constants import ziggurat_nor_r
+
+    idx = np.array([0, 5, 2**31 + 3])
+    out = draw(2**40 + 9, 3, idx, 4, 200_000, period=17)
+    for j, i in enumerate(idx):
+        np.testing.assert_array_equal(out[:, j], subject_rng(2**40 + 9, 3, int(i), 4, 17).standard_normal(200_000))
+    assert np.sum(np.abs(out) > ziggurat_nor_r) > 10  # the tail branch was exercised
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=keys, stream=st.integers(0, 5), size=st.integers(0, 9), kind=st.sampled_from(["normal", "uniform"]),
+       indices=st.lists(st.integers(0, ONE_WORD - 1), min_size=0, max_size=5))
+def test_compiled_draws_equal_numpys(seed: int, stream: int, size: int, kind: str, indices: list[int]) -> None:
+    out = draw(seed, 0, np.asarray(indices, dtype=np.int64), stream, size, kind=kind)
+    assert out.shape == (size, len(indices))
+    for j, i in enumerate(indices):
+        rng = subject_rng(seed, 0, i, stream)
+        np.testing.assert_array_equal(out[:, j], rng.standard_normal(size) if kind == "normal" else rng.random(size))
