@@ -60,6 +60,10 @@ HOURS_PER_DAY = 24.0
 AUC_WINDOW_H = 24.0
 #: identity and covariate columns, in order
 ID_COLUMNS = ("subject", "weight", "age", "female", "asian", "japanese", "baseline_madrs")
+#: parquet writer options of the part files and the output file: no dictionary encoding, which pyarrow tries
+#: first for every column and gives up on for float summaries (almost all distinct); the writes take half the
+#: time (~0.4 s of CPU per 100,000 subjects) and the files are ~5% smaller
+PARQUET_OPTIONS: dict[str, Any] = {"use_dictionary": False}
 #: run files
 PARTS_SUFFIX = ".parts"
 MANIFEST = "manifest.json"
@@ -209,11 +213,11 @@ def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + PARTS_SUFFIX)
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+def _write_atomic(table: pa.Table, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -221,29 +225,40 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 class _FinalFile:
-    """The output file, written while the run goes: the finished chunks' parts, read back from their files in
-    chunk order as soon as every part before them is there, are written in row groups of ROW_GROUP_ROWS rows
-    (the last one shorter), so the file's bytes depend on the rows alone: not on the chunk size, the workers, or
-    whether the run was resumed. `close` moves the file into place. (Assembled at the end instead, reading,
-    joining and writing 100,000 rows again took ~0.8 s with the cores idle.)"""
+    """The output file, written while the run goes: the finished chunks' tables, in chunk order as soon as every
+    chunk before them is there, are written in row groups of ROW_GROUP_ROWS rows (the last one shorter), so the
+    file's bytes depend on the rows alone: not on the chunk size, the workers, or whether the run was resumed.
+    A chunk computed by this run is handed over as the table its part file was written from; one finished by an
+    earlier run is read from its part file (the same table: parquet gives back the columns and the schema it was
+    given). `close` moves the file into place. (Assembled at the end instead, reading, joining and writing
+    100,000 rows again took ~0.8 s with the cores idle.)"""
 
     def __init__(self, folder: Path, out: Path, n_chunks: int) -> None:
         self.folder, self.out, self.n_chunks = folder, out, n_chunks
         self.next = 0
         self.tables: list[pa.Table] = []
         self.pending: list[pa.Table] = []
+        self.handed: dict[int, pa.Table] = {}
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
         os.close(fd)
         self.tmp = Path(tmp)
         self.writer: pq.ParquetWriter | None = None
 
+    def add(self, k: int, table: pa.Table) -> None:
+        """Chunk k, just stored in its part file, then every chunk that is ready."""
+        self.handed[k] = table
+        self.append_ready()
+
     def append_ready(self) -> None:
-        """Take every part, in chunk order, that is on disk and not taken yet; write the full row groups."""
+        """Take every chunk, in chunk order, that is handed over or on disk and not taken yet; write the full row
+        groups."""
         while self.next < self.n_chunks:
-            part = self.folder / CHUNK_NAME.format(self.next)
-            if not part.is_file():
-                break
-            table = pq.read_table(part)
+            table = self.handed.pop(self.next, None)
+            if table is None:
+                part = self.folder / CHUNK_NAME.format(self.next)
+                if not part.is_file():
+                    break
+                table = pq.read_table(part)
             self.tables.append(table)
             self.pending.append(table)
             self.next += 1
@@ -256,7 +271,7 @@ class _FinalFile:
         # contiguous columns: the encoder sees the same arrays whatever the chunks were
         table = pa.concat_tables(self.pending).combine_chunks()
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+            self.writer = pq.ParquetWriter(self.tmp, table.schema, **PARQUET_OPTIONS)
         full = rows if final else rows - rows % ROW_GROUP_ROWS
         for start in range(0, full, ROW_GROUP_ROWS):
             self.writer.write_table(table.slice(start, min(ROW_GROUP_ROWS, full - start)))
@@ -450,7 +465,8 @@ def run_population(
         folder, done = _open_parts(spec, out_path)
     frames: dict[int, pd.DataFrame] = {}
     todo = [k for k in range(len(chunks)) if k not in done]
-    # the result is always built from the part files, so a resumed run and a straight one take the same path
+    # the result is always built from the stored parts (handed over or read back), so a resumed run and a straight one
+    # give the same file
     final = _FinalFile(folder, out_path, len(chunks)) if folder is not None and out_path is not None else None
     progress.start(spec.n, sum(chunks[k][1] - chunks[k][0] for k in done))
     try:
@@ -458,8 +474,9 @@ def run_population(
             final.append_ready()
         for k, frame in _run_chunks(spec, todo, workers, scheduler):
             if folder is not None and final is not None:
-                _write_atomic(frame, folder / CHUNK_NAME.format(k))
-                final.append_ready()
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                _write_atomic(table, folder / CHUNK_NAME.format(k))
+                final.add(k, table)
             else:
                 frames[k] = frame
             progress.advance(chunks[k][1] - chunks[k][0])
