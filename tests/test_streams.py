@@ -65,3 +65,12 @@ def test_compiled_draws_equal_numpys(seed: int, stream: int, size: int, kind: st
     for j, i in enumerate(indices):
         rng = subject_rng(seed, 0, i, stream)
         np.testing.assert_array_equal(out[:, j], rng.standard_normal(size) if kind == "normal" else rng.random(size))
+
+
+def test_without_numbas_tables_normals_come_from_numpys_generators(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ketasim.streams as streams
+
+    idx = np.array([3, 4, 99])
+    compiled = draw(5, 0, idx, 1, 7)
+    monkeypatch.setattr(streams, "COMPILED_NORMALS", False)
+    np.testing.assert_array_equal(draw(5, 0, idx, 1, 7), compiled)

@@ -25,7 +25,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from numba import njit
-from numba.np.random._constants import fi_double, ki_double, wi_double, ziggurat_nor_inv_r, ziggurat_nor_r
+
+try:  # numpy's ziggurat tables, as numba ships them for its own np.random.Generator support
+    from numba.np.random._constants import fi_double, ki_double, wi_double, ziggurat_nor_inv_r, ziggurat_nor_r
+
+    COMPILED_NORMALS = True
+except ImportError:  # a numba without them: normals go through numpy's generators (same bits, slower)
+    fi_double = wi_double = np.zeros(256)
+    ki_double = np.zeros(256, dtype=np.uint64)
+    ziggurat_nor_inv_r = ziggurat_nor_r = 0.0
+    COMPILED_NORMALS = False
 
 Array = np.ndarray
 Words = npt.NDArray[np.uint32]
@@ -226,7 +235,16 @@ def draw(seed: int, group: int, indices: Array, stream: int, size: int, kind: st
             rng = subject_rng(seed, group, int(i), stream, period)
             out[:, j] = rng.standard_normal(size) if kind == "normal" else rng.random(size)
         return out
-    if len(idx):
-        w0, w1, w2, w3 = _state_words(seed, group, idx, stream, period)
-        _fill(w0, w1, w2, w3, KIND_NORMAL if kind == "normal" else KIND_UNIFORM, out)
+    if not len(idx):
+        return out
+    if kind == "normal" and not COMPILED_NORMALS:
+        bits = np.random.PCG64()
+        rng = np.random.Generator(bits)
+        for j, (state, inc) in enumerate(pcg64_states(seed, group, idx, stream, period)):
+            bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0,
+                          "uinteger": 0}
+            out[:, j] = rng.standard_normal(size)
+        return out
+    w0, w1, w2, w3 = _state_words(seed, group, idx, stream, period)
+    _fill(w0, w1, w2, w3, KIND_NORMAL if kind == "normal" else KIND_UNIFORM, out)
     return out
