@@ -4,8 +4,9 @@ A subject's draws come from `np.random.default_rng(np.random.SeedSequence([seed,
 period]))` (`subject_rng`), so they never depend on how many other subjects are drawn with it, on chunk size or on
 worker count. Building that generator costs ~12 us in numpy (SeedSequence's entropy mixing and PCG64's seeding run
 through Python-level code per object), which is most of the time of drawing a population: `draw` computes the same
-PCG64 states for all subjects at once, with numpy integer arithmetic, and hands each to one reused generator. The
-states are bit-identical to numpy's (tests/test_streams.py compares them on random keys, large seeds included).
+PCG64 states for all subjects at once, with numpy integer arithmetic, and draws from them in compiled code (below).
+States and draws are bit-identical to numpy's (tests/test_streams.py compares them on random keys, large seeds
+included).
 
 Algorithm (numpy/random/bit_generator.pyx, SeedSequence; numpy/random/src/pcg64, pcg64_set_seed): the entropy
 words are the 32-bit little-endian words of each key integer; they are hashed into a pool of 4 words (`_pool`),
