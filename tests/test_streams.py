@@ -74,3 +74,8 @@ def test_without_numbas_tables_normals_come_from_numpys_generators(monkeypatch: 
     compiled = draw(5, 0, idx, 1, 7)
     monkeypatch.setattr(streams, "COMPILED_NORMALS", False)
     np.testing.assert_array_equal(draw(5, 0, idx, 1, 7), compiled)
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        draw(1, 0, np.arange(3), 0, 2, kind="gamma")

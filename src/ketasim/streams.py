@@ -229,14 +229,16 @@ def _fill(w0: Array, w1: Array, w2: Array, w3: Array, kind: int, out: Array) -> 
 
 def draw(seed: int, group: int, indices: Array, stream: int, size: int, kind: str = "normal", period: int = 0) -> Array:
     """`size` draws per subject from its own stream: array (size, n); kind "normal" or "uniform" ([0, 1))."""
+    if kind not in ("normal", "uniform"):
+        raise ValueError(f"kind must be 'normal' or 'uniform', got {kind!r}")
     idx = np.asarray(indices, dtype=np.int64)
     out = np.empty((size, len(idx)))
-    if len(idx) and (idx.min() < 0 or idx.max() >= ONE_WORD):
+    if not len(idx):
+        return out
+    if idx.min() < 0 or idx.max() >= ONE_WORD:
         for j, i in enumerate(idx):
             rng = subject_rng(seed, group, int(i), stream, period)
             out[:, j] = rng.standard_normal(size) if kind == "normal" else rng.random(size)
-        return out
-    if not len(idx):
         return out
     if kind == "normal" and not COMPILED_NORMALS:
         bits = np.random.PCG64()
