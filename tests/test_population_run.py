@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_summaries_at_default_tolerances_agree_with_a_tight_run() -> None:
     n = 24
     ours = simulate_chunk(PopulationSpec(scenario=scenario, n=n, seed=9, chunk_size=n), 0, n)
     tight = simulate_chunk(PopulationSpec(scenario=scenario, n=n, seed=9, chunk_size=n, rtol=1e-9, atol=1e-12), 0, n)
-    assert (POPULATION_RTOL, POPULATION_ATOL) == (1e-5, 1e-8)
+    assert (POPULATION_RTOL, POPULATION_ATOL) == (1.5e-5, 1.5e-8)
     assert ours["solver_steps"].mean() < 0.25 * tight["solver_steps"].mean()
     values = [c for c in ours.columns if ours[c].dtype.kind == "f" and not c.endswith("_h")]
     assert len(values) > 50
@@ -113,3 +114,14 @@ def test_cli_population_errors(extra: list[str], message: str, tmp_path: Path) -
     res = CliRunner().invoke(app, args)
     assert res.exit_code != 0
     assert message in str(res.exception)
+
+
+def test_cli_help_states_the_population_tolerances() -> None:
+    """The --rtol and --atol help texts repeat the defaults (the CLI module does not import the solver)."""
+    from ketasim.cli import simulate_cmd
+
+    text = Path(simulate_cmd.__file__).read_text()
+    rtol = re.search(r"relative tolerance of the solver \(with --n; default ([0-9.e-]+)\)", text)
+    atol = re.search(r"absolute tolerance, in each state's unit \(with --n; default ([0-9.e-]+)\)", text)
+    assert rtol is not None and atol is not None
+    assert (float(rtol.group(1)), float(atol.group(1))) == (POPULATION_RTOL, POPULATION_ATOL)

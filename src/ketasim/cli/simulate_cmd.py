@@ -73,10 +73,10 @@ def simulate_cmd(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar (with --n)")] = False,
     rtol: Annotated[
-        float | None, typer.Option(help="relative tolerance of the solver (with --n; default 1e-5)")
+        float | None, typer.Option(help="relative tolerance of the solver (with --n; default 1.5e-5)")
     ] = None,
     atol: Annotated[
-        float | None, typer.Option(help="absolute tolerance, in each state's unit (with --n; default 1e-8)")
+        float | None, typer.Option(help="absolute tolerance, in each state's unit (with --n; default 1.5e-8)")
     ] = None,
     # --- end of population-run options ------------------------------------------------------------------
 ) -> None:
