@@ -5,6 +5,9 @@ Spravato regimen and writes per-subject summaries to Parquet; another process ru
 SBML of a sample of the same subjects at the same tolerances. Prints subjects per second, CPU time per subject,
 the ratios against libRoadRunner, peak memory and the issue's targets, and writes benchmarks/results.json.
 
+Before and after the population runs, `machine_probe.py` times the same subjects on one and on two solver threads,
+so that a slow run can be told from a slow machine (results.json: machine.probe_start, machine.probe_end).
+
 Options: --sizes 1000,10000 (population sizes), --rr-sample 100, --chunk-size 5000, --out FILE.
 """
 
@@ -77,6 +80,15 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _probe(when: str) -> dict[str, Any]:
+    """The machine's speed right now (machine_probe.py): one and two solver threads on the same subjects."""
+    p = _child("machine_probe.py")
+    print(f"  machine {when}: {p['one_thread_ms_per_subject']:.3f} ms/subject on one thread, "
+          f"{p['two_threads_wall_ms_per_subject']:.3f} on two (two-thread efficiency "
+          f"{p['two_thread_efficiency']:.2f}; ~0.95 when the host is quiet)", flush=True)
+    return p
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
@@ -87,6 +99,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     machine = _machine()
     print(f"ketasim population benchmark: {SCENARIO} on {machine['cores']} cores ({machine['cpu']})", flush=True)
+    machine["probe_start"] = _probe("before")
     runs = []
     for n in sizes:
         extra = [str(args.chunk_size)] if args.chunk_size else []
@@ -94,6 +107,7 @@ def main() -> None:
         runs.append(r)
         print(f"  ketasim  n={n:>7,}: {r['wall_s']:8.2f} s  {r['subjects_per_s']:9,.0f} subjects/s  "
               f"{r['cpu_ms_per_subject']:6.2f} CPU ms/subject  peak {r['peak_rss_mb']:7.0f} MB", flush=True)
+    machine["probe_end"] = _probe("after")
     rr = _child("roadrunner_bench.py", str(args.rr_sample))
     print(f"  libRoadRunner {rr['version']} n={rr['n']}: {rr['ms_per_subject']:.1f} ms/subject simulate "
           f"({rr['cpu_ms_per_subject']:.1f} CPU ms), {rr['load_ms_per_subject']:.0f} ms/subject load; "
