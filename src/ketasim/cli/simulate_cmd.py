@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .. import provenance
 from ..errors import ScenarioError
 from ..results import Result
 from ..simulate import simulate
+from ..solver import SolverOptions
 from ..units import parse_times
 from . import scenario_options as so
 from .app import app
@@ -119,12 +121,18 @@ def simulate_cmd(
             as_json=as_json,
             rtol=rtol,
             atol=atol,
+            source=scenario_file,
         )
         return
-    result = simulate(scenario)
+    result = simulate(scenario, options=SolverOptions())
     at_labels = list(scenario.at)
     if out is not None:
-        write_table_atomic(result.table(), out)
+        opts = SolverOptions()
+        rec = provenance.record(
+            inputs=scenario.model_dump(mode="json"), source=scenario_file, solver=provenance.solver_label(opts.method),
+            rtol=opts.rtol, atol=opts.atol,
+        )
+        write_table_atomic(result.table(), out, provenance=rec)
     if as_json:
         typer.echo(json.dumps(result_json(result, at_labels), indent=2))
         return

@@ -41,8 +41,9 @@ def write_outputs(result: TrialResult, folder: Path) -> list[Path]:
     except OSError as exc:
         raise ScenarioError(f"cannot create output folder {str(folder)!r}: {exc.strerror}") from exc
     paths = [folder / "subjects.parquet", folder / "visits.parquet", folder / "summary.json"]
-    write_table_atomic(result.subjects_frame(), paths[0])
-    write_table_atomic(result.visits_frame(), paths[1])
+    rec = result.summary.get("ketasim_provenance")  # also in summary.json
+    write_table_atomic(result.subjects_frame(), paths[0], provenance=rec)
+    write_table_atomic(result.visits_frame(), paths[1], provenance=rec)
     _write_text_atomic(json.dumps(result.summary, indent=2), paths[2])
     return paths
 
@@ -124,6 +125,9 @@ def trial_cmd(
         workers=workers,
         progress=not quiet,
     )
+    from .. import provenance
+
+    provenance.add_source(result.summary.get(provenance.KEY), trial_file)
     if out is not None:
         write_outputs(result, out)
     if as_json:

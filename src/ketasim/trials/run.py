@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import data
+from .. import data, provenance
 from ..errors import DataError, ScenarioError
 from ..model.build import prepare
 from ..pk.regimens import parse_regimen
@@ -704,6 +704,10 @@ def run_trial(
     }
     if open_label is not None:
         summary["open_label"] = open_label
+    summary[provenance.KEY] = provenance.record(
+        inputs=spec.model_dump(mode="json"), seed=s, solver=provenance.solver_label(options.method),
+        rtol=options.rtol, atol=options.atol, extra={"n_per_arm": n},
+    )
     return TrialResult(spec, s, n, arms, summary)
 
 
