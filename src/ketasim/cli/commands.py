@@ -1,3 +1,12 @@
 """Imports every command module so that each registers itself on the app."""
 
-from . import evidence_cmd, export_cmd, params_cmd, report_cmd, scorecard_cmd, simulate_cmd, trial_cmd  # noqa: F401
+from . import (  # noqa: F401
+    evidence_cmd,
+    export_cmd,
+    params_cmd,
+    report_cmd,
+    scorecard_cmd,
+    simulate_cmd,
+    trial_cmd,
+    warmup_cmd,
+)

@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +46,18 @@ CACHE_ENV = "KETASIM_CACHE_DIR"
 RATE_CLEAN = 1e-12
 #: "before the reference time" tolerance of the summaries (same as nca.summarize / Result.node_summary)
 REF_EPS = 1e-12
+
+#: what the first compile of a model takes (25 s of CPU on the 2-core development machine, 25-45 s of wall time
+#: when the machine is shared): said on stderr before it starts, so that a first run is not a silent wait
+COMPILE_NOTICE = "ketasim: compiling the model for this machine, once: about 25 s"
+
+
+def _print_notice(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+#: where the notice goes: a callable taking the line (None: say nothing; `ketasim warmup` shows its own progress)
+compile_notice: Callable[[str], None] | None = _print_notice
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, ModuleType] = {}
@@ -418,11 +430,23 @@ def _solver_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
+def cached_on_disk(key: str) -> bool:
+    """Whether numba's disk cache holds compiled code of the generated module `key` (False: a cold cache, the
+    first call compiles). numba caches next to the module (__pycache__), or under $NUMBA_CACHE_DIR."""
+    pattern = f"ketasim_jit_{key}.*.nbi"
+    roots = [cache_dir() / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        roots.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    return any(next(root.rglob(pattern), None) is not None for root in roots if root.is_dir())
+
+
 def _load_module(source: str) -> tuple[ModuleType, str]:
     key = hashlib.sha256((_solver_fingerprint() + source).encode()).hexdigest()[:24]
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key], key
+        if compile_notice is not None and not cached_on_disk(key):
+            compile_notice(COMPILE_NOTICE)
         folder = cache_dir()
         path = folder / f"ketasim_jit_{key}.py"
         if not path.exists() or path.read_text() != source:
