@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 import libsbml
 import numpy as np
 
-from .. import __version__
+from .. import __version__, provenance
 from ..errors import DataError, ScenarioError
 from ..model import expressions
 from ..model.build import Prepared
@@ -340,6 +340,7 @@ def build_document(prep: Prepared, subject: int = 0) -> libsbml.SBMLDocument:
         "Every parameter carries its source (bibliography key, assumed or calibrated) and note in its notes "
         f"and in a ketasim annotation ({ANNOTATION_NS}).",
         "Scenario: " + json.dumps(scenario.model_dump(), sort_keys=True, default=str),
+        "Provenance: " + provenance.to_json(provenance.record(inputs=scenario.model_dump(mode="json"))),
     ]
     _check(w.model.setNotes(_notes(model_notes)), "model notes")
 

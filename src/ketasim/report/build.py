@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import __version__
+from .. import __version__, provenance
 from ..errors import KetasimError, ScenarioError
 from . import figures as F
 from . import scenarios as S
@@ -437,7 +437,10 @@ def write_report(sections: Sequence[Section], folder: Path, seconds: float) -> P
         [f"Solver: {solver['method']}, rtol {solver['rtol']:g}, atol {solver['atol']:g} (figure accuracy). "
          "Scenarios, bands and colours: src/ketasim/data/report.yaml. Regenerate with `ketasim report` or "
          "`make demo`; single figures with `ketasim plot WHAT -o FILE.png`.",
-         "Sources are bibliography keys: `ketasim evidence show KEY` prints the full reference."],
+         "Sources are bibliography keys: `ketasim evidence show KEY` prints the full reference.",
+         "Provenance: " + provenance.to_json(provenance.record(
+             solver=solver["method"], rtol=solver["rtol"], atol=solver["atol"],
+             extra={"config": "data/report.yaml (in data_sha256)"}))],
     )
     index = folder / INDEX
     index.write_text(page, encoding="utf-8")
