@@ -197,6 +197,24 @@ class Result:
             self.times, self.values[compound][:, subject], self.values[auc_key][:, subject], last
         )
 
+    def dosed_compounds(self) -> list[str]:
+        """The compounds whose dosing intervals are the scenario drug's doses: all but those that only a
+        pretreatment brings (their intervals would be measured against the main drug's doses)."""
+        from .pk import catalog
+        from .pk.pkset import load_pkset
+
+        sc = self.meta.get("scenario") or {}
+        species, drugs = sc.get("species", "human"), catalog.drugs()
+        pretreatment_only: set[str] = set()
+        for p in sc.get("pretreatments") or []:
+            d = drugs.get(str(p.get("drug")))
+            if d is not None and species in d.pk:
+                pretreatment_only |= set(load_pkset(d.pk[species]).compounds)
+        main = drugs.get(str(sc.get("drug")))
+        if main is not None and species in main.pk:
+            pretreatment_only -= set(load_pkset(main.pk[species]).compounds)
+        return [c for c in self.compounds if c not in pretreatment_only]
+
     def exposure_by_interval(self, compound: str, subject: int = 0) -> list[IntervalExposure]:
         """Per dosing interval: Cmax, Tmax after that dose, Cmin, Ctrough, AUCtau, accumulation ratios."""
         return by_interval(

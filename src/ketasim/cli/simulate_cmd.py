@@ -32,24 +32,6 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _dosed(result: Result) -> list[str]:
-    """The compounds whose dosing intervals are the scenario drug's doses (not those of a pretreatment only)."""
-    from ..pk import catalog
-    from ..pk.pkset import load_pkset
-
-    sc = result.meta.get("scenario") or {}
-    species, drugs = sc.get("species", "human"), catalog.drugs()
-    own: set[str] = set()
-    for p in sc.get("pretreatments") or []:
-        d = drugs.get(str(p.get("drug")))
-        if d is not None and species in d.pk:
-            own |= set(load_pkset(d.pk[species]).compounds)
-    main = drugs.get(str(sc.get("drug")))
-    if main is not None and species in main.pk:
-        own -= set(load_pkset(main.pk[species]).compounds)
-    return [c for c in result.compounds if c not in own]
-
-
 def result_json(result: Result, at_labels: list[str]) -> dict[str, Any]:
     """The simulate JSON contract: compounds (exposure), nodes (baseline/peak/min), at (values at times), and
     intervals (per dosing interval: Cmax, Tmax after that dose, Cmin, Ctrough, AUCtau, accumulation ratios, with
@@ -63,7 +45,7 @@ def result_json(result: Result, at_labels: list[str]) -> dict[str, Any]:
         hours = result.at[label]
         row = {v: result.value_at(v, hours) for v in [*result.nodes, *result.compounds]}
         out["at"][label] = row
-    out["intervals"] = {c: [iv.as_dict() for iv in result.exposure_by_interval(c)] for c in _dosed(result)}
+    out["intervals"] = {c: [iv.as_dict() for iv in result.exposure_by_interval(c)] for c in result.dosed_compounds()}
     out["units"] = {"concentration": "ng/mL", "time": "h", "auc": "ng*h/mL"}
     if provenance.KEY in result.meta:
         out[provenance.KEY] = result.meta[provenance.KEY]
